@@ -1,0 +1,17 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'prisma/config'
+
+// Prisma's native schema engine is downloaded from binaries.prisma.sh, which
+// air-gapped installs cannot reach; tools/schema-engine runs the WebAssembly
+// build shipped in node_modules instead (see tools/schema-engine/README.md).
+// An explicitly set PRISMA_SCHEMA_ENGINE_BINARY still wins.
+process.env.PRISMA_SCHEMA_ENGINE_BINARY ??= fileURLToPath(new URL('./tools/schema-engine/schema-engine.js', import.meta.url))
+
+export default defineConfig({
+  schema: 'prisma/schema.prisma',
+  migrations: { path: 'prisma/migrations' },
+  datasource: {
+    url: process.env.DATABASE_URL ?? '',
+    shadowDatabaseUrl: process.env.SHADOW_DATABASE_URL,
+  },
+})
