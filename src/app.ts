@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
+import type { Config } from './config.js'
+import databasePlugin from './db/database-plugin.js'
+import { projectRoot } from './paths.js'
+import { registerApiKeys } from './plugins/api-keys.js'
+import { registerHealthRoutes } from './plugins/health.js'
+import { createMetrics, registerMetricsRoute } from './plugins/metrics.js'
+import { registerRateLimits } from './plugins/rate-limits.js'
+import { rpcRoute } from './rpc/http-route.js'
+import { buildOpenRpcDocument } from './rpc/openrpc.js'
+import { createRpcServer } from './rpc/rpc-server.js'
+import { userMethods } from './users/user-methods.js'
+
+/** Every model's methods; a second model adds its table here. */
+export const methods = { ...userMethods }
+
+export interface AppOptions {
+  config: Config
+  databaseUrl: string
+  /** A pino logger; none means silent (tests). */
+  logger?: FastifyBaseLogger
+}
+
+const REQUEST_ID = /^[\w.:@-]{1,128}$/
+
+const packageVersion = (): string =>
+  (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version
+
+/**
+ * Builds the whole service without listening: tests inject requests into it, server.ts
+ * binds it to a port.
+ */
+export async function buildApp ({ config, databaseUrl, logger }: AppOptions) {
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    // One log line per RPC call (rpc-server.ts) says more than two per HTTP request.
+    logController: new LogController({ disableRequestLogging: true }),
+    // A caller's X-Request-Id is kept when it is sane, so logs line up across services.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    trustProxy: config.TRUST_PROXY,
+    bodyLimit: config.RPC_BODY_LIMIT_BYTES,
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    // A socket with no traffic at all for this long is closed.
+    connectionTimeout: config.CONNECTION_TIMEOUT_MS,
+    // Longer than a load balancer's idle timeout, so the balancer closes first.
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    // Stop accepting on close, but let open keep-alive sockets finish their calls.
+    forceCloseConnections: 'idle',
+  })
+
+  // Once closing, answers still in flight ask the client to hang up, so a keep-alive
+  // socket does not hold the drain open until the grace period ends.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    if (closing) reply.header('connection', 'close')
+  })
+
+  await app.register(databasePlugin, { config, url: databaseUrl })
+  const metrics = createMetrics(app.dbPool)
+  registerMetricsRoute(app, metrics, config.METRICS_TOKEN)
+  await registerHealthRoutes(app, app.dbPool, config.READINESS_TIMEOUT_MS)
+
+  const document = buildOpenRpcDocument(methods, {
+    title: 'user-rpc',
+    version: packageVersion(),
+    description: 'User records over JSON-RPC 2.0. Every call runs in its own database transaction.',
+  })
+  const rpc = createRpcServer({
+    methods,
+    db: app.db,
+    transaction: {
+      isolationLevel: config.TX_ISOLATION_LEVEL,
+      timeoutMs: config.TX_TIMEOUT_MS,
+      maxWaitMs: config.TX_MAX_WAIT_MS,
+      maxRetries: config.TX_MAX_RETRIES,
+    },
+    batchMax: config.RPC_BATCH_MAX,
+    batchConcurrency: config.RPC_BATCH_CONCURRENCY,
+    maxInFlight: config.RPC_MAX_IN_FLIGHT,
+    discover: () => document,
+    observer: metrics.observer,
+  })
+  // Runs before the database plugin's onClose (hooks close in reverse order): a call whose
+  // client has gone still finishes before the pool it needs is ended.
+  app.addHook('onClose', async () => { await rpc.drain() })
+
+  // Keys and rate limits guard /rpc only; health and metrics stay cheap and open.
+  await app.register(async (scope) => {
+    await registerRateLimits(scope, {
+      windowMs: config.RATE_LIMIT_WINDOW_MS,
+      perIp: config.RATE_LIMIT_PER_IP,
+      perKey: config.RATE_LIMIT_PER_KEY,
+    })
+    await registerApiKeys(scope, config.API_KEYS)
+    await scope.register(rpcRoute, { rpc, path: '/rpc', bodyLimit: config.RPC_BODY_LIMIT_BYTES })
+  })
+
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'Not Found' }))
+  app.setErrorHandler((error: { statusCode?: number, message: string }, request, reply) => {
+    const status = error.statusCode ?? 500
+    if (status >= 500) {
+      request.log.error({ err: error }, 'request failed')
+      return reply.code(500).send({ error: 'Internal Server Error' })
+    }
+    return reply.code(status).send({ error: error.message })
+  })
+
+  return app
+}

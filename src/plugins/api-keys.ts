@@ -1,0 +1,61 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import bearerAuth from '@fastify/bearer-auth'
+import type { FastifyInstance } from 'fastify'
+import { createJSONRPCErrorResponse } from 'json-rpc-2.0'
+import type { ApiKeySpec } from '../config.js'
+import { ErrorCode } from '../rpc/errors.js'
+import type { Caller } from '../rpc/method.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller
+  }
+}
+
+/** Development mode: no keys configured, every caller may read and write. */
+const OPEN_ACCESS: Caller = { keyId: null, scope: 'write' }
+
+const digest = (text: string) => createHash('sha256').update(text).digest()
+
+/**
+ * Finds the key a caller presented. Digests have one length, so timingSafeEqual applies,
+ * and every configured key is compared (no early exit) so timing does not reveal which
+ * key, or how much of one, matched.
+ */
+export function createKeyring (keys: ApiKeySpec[]) {
+  const stored = keys.map((key) => ({ caller: { keyId: key.id, scope: key.scope } satisfies Caller, digest: digest(key.secret) }))
+  return (presented: string): Caller | undefined => {
+    const candidate = digest(presented)
+    let found: Caller | undefined
+    for (const key of stored) {
+      if (timingSafeEqual(key.digest, candidate) && !found) found = key.caller
+    }
+    return found
+  }
+}
+
+/**
+ * Bearer API keys on the routes registered after this in the same scope: a missing or
+ * unknown key is HTTP 401 with a JSON-RPC error body (-32001). Which methods a key may call
+ * is decided per call (a read-only key gets -32003 for a write), in rpc-server.ts.
+ */
+export async function registerApiKeys (app: FastifyInstance, keys: ApiKeySpec[]) {
+  app.decorateRequest('caller', null as unknown as Caller)
+  if (keys.length === 0) {
+    app.addHook('onRequest', async (request) => { request.caller = OPEN_ACCESS })
+    return
+  }
+  const lookup = createKeyring(keys)
+  await app.register(bearerAuth, {
+    keys: [],
+    auth: (key, request) => {
+      const caller = lookup(key)
+      if (caller) request.caller = caller
+      return caller !== undefined
+    },
+    specCompliance: 'rfc6749',
+    verifyErrorLogLevel: 'info',
+    contentType: 'application/json; charset=utf-8',
+    errorResponse: () => createJSONRPCErrorResponse(null, ErrorCode.Unauthorized, 'Unauthorized: send Authorization: Bearer <API key>') as never,
+  })
+}

@@ -1,0 +1,73 @@
+/**
+ * The service's error model: every error a client can see has one of these codes. The
+ * codes are part of the API (README, OpenRPC document); never change one in place.
+ */
+export const ErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  Unauthorized: -32001,
+  Forbidden: -32003,
+  NotFound: -32004,
+  Conflict: -32009,
+  TransactionConflict: -32010,
+  Unavailable: -32011,
+  RateLimited: -32029,
+} as const
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** What the OpenRPC document says of each code. */
+export const errorDescriptions: Record<ErrorCodeValue, string> = {
+  [ErrorCode.ParseError]: 'Parse error: the body is not valid JSON',
+  [ErrorCode.InvalidRequest]: 'Invalid Request: not a JSON-RPC 2.0 request object (data says what is wrong)',
+  [ErrorCode.MethodNotFound]: 'Method not found',
+  [ErrorCode.InvalidParams]: 'Invalid params: data.issues names every bad field',
+  [ErrorCode.InternalError]: 'Internal error: logged on the server, nothing internal is returned',
+  [ErrorCode.Unauthorized]: 'Unauthorized: missing or invalid API key',
+  [ErrorCode.Forbidden]: 'Forbidden: the API key may not call this method',
+  [ErrorCode.NotFound]: 'Not found',
+  [ErrorCode.Conflict]: 'Conflict with existing data',
+  [ErrorCode.TransactionConflict]: 'Transaction conflict, retries exhausted; safe to retry',
+  [ErrorCode.Unavailable]: 'Database unavailable or service overloaded; safe to retry',
+  [ErrorCode.RateLimited]: 'Too many requests; retry after the Retry-After header',
+}
+
+export interface ParamIssue {
+  path: Array<string | number>
+  message: string
+}
+
+/** An error meant for the client: its code, message and data are sent as they are. */
+export class RpcError extends Error {
+  override name = 'RpcError'
+  constructor (
+    readonly code: ErrorCodeValue,
+    message: string,
+    readonly data?: unknown
+  ) {
+    super(message)
+  }
+
+  toJSON () {
+    return this.data === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, data: this.data }
+  }
+}
+
+export const invalidParams = (issues: ParamIssue[]) =>
+  new RpcError(ErrorCode.InvalidParams, 'Invalid params', { issues })
+
+export const invalidRequest = (reason: string) =>
+  new RpcError(ErrorCode.InvalidRequest, 'Invalid Request', { reason })
+
+export const internalError = () => new RpcError(ErrorCode.InternalError, 'Internal error')
+
+export const unavailable = (message = 'Database unavailable') =>
+  new RpcError(ErrorCode.Unavailable, message, { retryable: true })
+
+export const transactionConflict = () =>
+  new RpcError(ErrorCode.TransactionConflict, 'Transaction conflict, retries exhausted', { retryable: true })

@@ -1,0 +1,70 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { z } from 'zod'
+import type { Prisma } from '../generated/prisma/client.js'
+import type { ErrorCodeValue } from './errors.js'
+
+/** Read methods need any valid API key; write methods need a read-write key. */
+export type Access = 'read' | 'write'
+
+/** Who is calling: the API key's id (never the key) and what it may do. */
+export interface Caller {
+  keyId: string | null
+  scope: Access
+}
+
+/** What every handler receives beside its params: its own transaction. */
+export interface MethodContext {
+  tx: Prisma.TransactionClient
+  log: FastifyBaseLogger
+  caller: Caller
+}
+
+export interface MethodError {
+  code: ErrorCodeValue
+  message: string
+}
+
+export interface MethodExample<P, R> {
+  name: string
+  params: P
+  result: R
+}
+
+/**
+ * One JSON-RPC method: its contract (params and result schemas, errors, examples) and its
+ * handler. The same schemas validate calls, describe the method in the OpenRPC document and
+ * type the TypeScript client, so the three cannot drift apart.
+ */
+export interface MethodDefinition<
+  Params extends z.ZodObject = z.ZodObject,
+  Result extends z.ZodType = z.ZodType
+> {
+  summary: string
+  description?: string
+  access: Access
+  /** A strict object schema: unknown names are invalid params. */
+  params: Params
+  /** Order of positional params; defaults to the schema's key order. */
+  paramOrder?: ReadonlyArray<keyof z.input<Params> & string>
+  result: Result
+  errors: MethodError[]
+  examples: Array<MethodExample<z.input<Params>, z.output<Result>>>
+  handler: (params: z.output<Params>, context: MethodContext) => Promise<z.output<Result>>
+}
+
+/** Identity function that keeps a definition's param and result types. */
+export function defineMethod<Params extends z.ZodObject, Result extends z.ZodType> (
+  definition: MethodDefinition<Params, Result>
+): MethodDefinition<Params, Result> {
+  return definition
+}
+
+export type AnyMethodDefinition = MethodDefinition<any, any>
+
+/** Methods by name: the name is the key, so a definition cannot disagree with it. */
+export type MethodTable = Record<string, AnyMethodDefinition>
+
+/** The client-side contract: method name → (params) => result, for json-rpc-2.0's typed client. */
+export type MethodsOf<Table extends MethodTable> = {
+  [K in keyof Table & string]: (params: z.input<Table[K]['params']>) => z.output<Table[K]['result']>
+}

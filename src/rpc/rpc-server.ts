@@ -1,0 +1,201 @@
+import type { FastifyBaseLogger } from 'fastify'
+import {
+  createJSONRPCErrorResponse,
+  JSONRPCServer,
+  type JSONRPCErrorResponse,
+  type JSONRPCRequest,
+  type JSONRPCResponse,
+  type JSONRPCServerMiddleware,
+} from 'json-rpc-2.0'
+import pLimit from 'p-limit'
+import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
+import { ErrorCode, internalError, invalidRequest, RpcError, unavailable } from './errors.js'
+import type { Access, AnyMethodDefinition, Caller, MethodTable } from './method.js'
+import { parseParams } from './params.js'
+import { checkEnvelope } from './protocol.js'
+import { isUnavailable, isWriteConflict, runInTransaction, type TransactionSettings } from './transaction.js'
+import { transactionConflict } from './errors.js'
+
+/** What the HTTP layer knows about the caller of one request. */
+export interface RequestScope {
+  log: FastifyBaseLogger
+  caller: Caller
+}
+
+interface CallParams extends RequestScope {
+  tx?: Prisma.TransactionClient
+}
+
+/** The outcome of one call: 'ok' or the error code sent back. */
+export type Outcome = 'ok' | number
+
+export interface RpcObserver {
+  onCall?: (method: string, outcome: Outcome, seconds: number) => void
+  onRetry?: (method: string) => void
+}
+
+export interface RpcServerOptions {
+  methods: MethodTable
+  db: PrismaClient
+  transaction: TransactionSettings
+  batchMax: number
+  batchConcurrency: number
+  maxInFlight: number
+  /** Builds the OpenRPC document served by rpc.discover. */
+  discover: () => unknown
+  observer?: RpcObserver
+}
+
+/** Marker for a body that was not valid JSON (the HTTP layer parses it). */
+export const PARSE_FAILED = Symbol('parse failed')
+
+export type RpcReply = JSONRPCResponse | JSONRPCResponse[] | null
+
+const DISCOVER = 'rpc.discover'
+
+/**
+ * The protocol engine: validates envelopes, runs batches with bounded concurrency, and runs
+ * each call through json-rpc-2.0 with three middlewares — the call boundary (outcome, log,
+ * metrics, error mapping), access and params checks, and the transaction.
+ */
+export function createRpcServer (options: RpcServerOptions) {
+  const { methods, observer } = options
+  for (const name of Object.keys(methods)) {
+    if (name.startsWith('rpc.')) throw new Error(`method names starting with "rpc." are reserved: ${name}`)
+  }
+  const accessOf = (name: string): Access | undefined => name === DISCOVER ? 'read' : methods[name]?.access
+  const definitionOf = (name: string): AnyMethodDefinition | undefined => Object.hasOwn(methods, name) ? methods[name] : undefined
+
+  const server = new JSONRPCServer<CallParams>({ errorListener: () => {} })
+  for (const [name, definition] of Object.entries(methods)) {
+    server.addMethod(name, async (params: unknown, call) => {
+      if (!call.tx) throw new Error(`${name} ran outside a transaction`)
+      const result = await definition.handler(params, { tx: call.tx, log: call.log, caller: call.caller })
+      // A response must carry `result`; JSON drops undefined members.
+      return result === undefined ? null : result
+    })
+  }
+  server.addMethod(DISCOVER, () => options.discover())
+  // Fallback only: the boundary middleware maps every error before the library sees it.
+  server.mapErrorToJSONRPCErrorResponse = (id) => createJSONRPCErrorResponse(id, ErrorCode.InternalError, 'Internal error')
+
+  const boundary: JSONRPCServerMiddleware<CallParams> = async (next, request, call) => {
+    const started = process.hrtime.bigint()
+    const label = accessOf(request.method) ? request.method : 'unknown'
+    let response: JSONRPCResponse | null
+    let outcome: Outcome
+    try {
+      response = await next(request, call)
+      outcome = response?.error ? response.error.code : 'ok'
+    } catch (error) {
+      const rpcError = toRpcError(error, call.log, label)
+      outcome = rpcError.code
+      response = request.id === undefined ? null : errorResponse(request.id, rpcError)
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9
+    observer?.onCall?.(label, outcome, seconds)
+    call.log.info({ rpcMethod: label, outcome, durationMs: Math.round(seconds * 1e6) / 1e3, notification: request.id === undefined }, 'rpc call')
+    return response
+  }
+
+  const access: JSONRPCServerMiddleware<CallParams> = async (next, request, call) => {
+    const required = accessOf(request.method)
+    if (required === 'write' && call.caller.scope !== 'write') {
+      throw new RpcError(ErrorCode.Forbidden, 'Forbidden: this API key is read-only')
+    }
+    const definition = definitionOf(request.method)
+    if (!definition) return await next(request, call)
+    return await next({ ...request, params: parseParams(definition, request.params) }, call)
+  }
+
+  const transaction: JSONRPCServerMiddleware<CallParams> = async (next, request, call) => {
+    if (!definitionOf(request.method)) return await next(request, call)
+    return await runInTransaction(
+      options.db,
+      options.transaction,
+      (tx) => Promise.resolve(next(request, { ...call, tx })),
+      { onRetry: () => observer?.onRetry?.(request.method) }
+    )
+  }
+
+  server.applyMiddleware(boundary, access, transaction)
+
+  let inFlight = 0
+  // Bodies being answered, queued batch members included: what a drain waits for.
+  let active = 0
+  let drained: Array<() => void> = []
+
+  async function handleOne (item: unknown, scope: RequestScope): Promise<JSONRPCResponse | null> {
+    const envelope = checkEnvelope(item)
+    if (!envelope.valid) {
+      observer?.onCall?.('invalid', ErrorCode.InvalidRequest, 0)
+      return errorResponse(envelope.id, invalidRequest(envelope.reason))
+    }
+    const { request } = envelope
+    if (inFlight >= options.maxInFlight) {
+      observer?.onCall?.('overloaded', ErrorCode.Unavailable, 0)
+      return request.id === undefined ? null : errorResponse(request.id, unavailable('Server overloaded'))
+    }
+    inFlight++
+    try {
+      return await server.receive(request as JSONRPCRequest, scope)
+    } finally {
+      inFlight--
+    }
+  }
+
+  /** Answers one HTTP body: a request, a batch, or PARSE_FAILED. null means "send nothing". */
+  async function handle (payload: unknown, scope: RequestScope): Promise<RpcReply> {
+    active++
+    try {
+      return await answer(payload, scope)
+    } finally {
+      active--
+      if (active === 0) {
+        for (const resolve of drained) resolve()
+        drained = []
+      }
+    }
+  }
+
+  async function answer (payload: unknown, scope: RequestScope): Promise<RpcReply> {
+    if (payload === PARSE_FAILED) {
+      return errorResponse(null, new RpcError(ErrorCode.ParseError, 'Parse error'))
+    }
+    if (!Array.isArray(payload)) return await handleOne(payload, scope)
+    if (payload.length === 0) return errorResponse(null, invalidRequest('an empty batch'))
+    if (payload.length > options.batchMax) {
+      return errorResponse(null, invalidRequest(`a batch of ${payload.length} requests is over the limit of ${options.batchMax}`))
+    }
+    // A fresh limiter per batch: one batch takes at most batchConcurrency pool connections.
+    const limit = pLimit(options.batchConcurrency)
+    const replies = await Promise.all(payload.map((item) => limit(() => handleOne(item, scope))))
+    const answered = replies.filter((reply): reply is JSONRPCResponse => reply !== null)
+    return answered.length > 0 ? answered : null
+  }
+
+  /** Resolves once every body being answered is done, even if its client has gone. */
+  function drain (): Promise<void> {
+    return active === 0 ? Promise.resolve() : new Promise((resolve) => drained.push(resolve))
+  }
+
+  return { handle, drain, get inFlight () { return inFlight } }
+}
+
+export type RpcServer = ReturnType<typeof createRpcServer>
+
+function errorResponse (id: JSONRPCRequest['id'], error: RpcError): JSONRPCErrorResponse {
+  return createJSONRPCErrorResponse(id ?? null, error.code, error.message, error.data)
+}
+
+/** Maps any thrown error to what a client may see; the unexpected ones are logged whole. */
+function toRpcError (error: unknown, log: FastifyBaseLogger, method: string): RpcError {
+  if (error instanceof RpcError) return error
+  if (isUnavailable(error)) {
+    log.warn({ err: error, rpcMethod: method }, 'database unavailable')
+    return unavailable()
+  }
+  if (isWriteConflict(error)) return transactionConflict()
+  log.error({ err: error, rpcMethod: method }, 'rpc call failed')
+  return internalError()
+}

@@ -1,0 +1,46 @@
+import closeWithGrace from 'close-with-grace'
+import { pino } from 'pino'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { resolveDatabase } from './db/resolve-database.js'
+
+/**
+ * The process: configuration → database → app → listen, and a graceful close on
+ * SIGTERM/SIGINT (stop accepting, let calls in flight finish, close the pool, stop the
+ * embedded database, exit 0; a second signal or the grace period's end forces the exit).
+ */
+async function main () {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`user-rpc: ${error.message}\n`)
+      process.exit(1)
+    }
+    throw error
+  }
+
+  const log = pino({ level: config.LOG_LEVEL, base: { service: 'user-rpc' } })
+  const started = performance.now()
+  const database = await resolveDatabase(config, (line) => log.debug({ postgres: line }, 'embedded postgres'))
+  if (database.embedded) log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port }, 'embedded PostgreSQL started and migrated')
+
+  const app = await buildApp({ config, databaseUrl: database.url, logger: log })
+  if (config.API_KEYS.length === 0) {
+    log.warn('NO API KEYS CONFIGURED: anyone who can reach this service may read and write users. Set API_KEYS (see README) before exposing it.')
+  }
+
+  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: log }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'closing after an unexpected error')
+    else log.info({ signal }, 'shutting down: draining calls in flight')
+    await app.close()
+    await database.stop()
+    log.info('shut down cleanly')
+  })
+
+  await app.listen({ host: config.HOST, port: config.PORT })
+  log.info({ startupMs: Math.round(performance.now() - started) }, 'user-rpc ready')
+}
+
+await main()

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+describe('configuration', () => {
+  it('when nothing is set, then the documented defaults apply', () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({ HOST: '127.0.0.1', PORT: 8000, EMBEDDED_DATABASE_DIR: '.data/postgres', DATABASE_POOL_MAX: 10, RPC_BATCH_CONCURRENCY: 4 })
+    expect(config.DATABASE_URL).toBeUndefined()
+  })
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['TX_ISOLATION_LEVEL', 'Chaos'],
+    ['DATABASE_POOL_MAX', '0'],
+  ])('when %s is %s, then loading fails with a message naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError)
+    expect(() => loadConfig({ [name]: value })).toThrow(name)
+  })
+
+  it('when batch concurrency exceeds half the pool, then it is refused', () => {
+    expect(() => loadConfig({ DATABASE_POOL_MAX: '4', RPC_BATCH_CONCURRENCY: '3' })).toThrow(/RPC_BATCH_CONCURRENCY/)
+    expect(loadConfig({ DATABASE_POOL_MAX: '4' }).RPC_BATCH_CONCURRENCY).toBe(2)
+  })
+})

@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { methods } from '../src/app.js'
+import { configVariables } from '../src/config.js'
+import { ErrorCode } from '../src/rpc/errors.js'
+import { projectRoot } from '../src/paths.js'
+
+const read = (file: string) => readFileSync(join(projectRoot, file), 'utf8')
+
+describe('documentation stays whole', () => {
+  it('when a variable is in the config schema, then .env.example and the README table both list it', () => {
+    const example = read('.env.example')
+    const readme = read('README.md')
+    for (const name of configVariables) {
+      expect(example, `.env.example lacks ${name}`).toMatch(new RegExp(`^${name}=`, 'm'))
+      expect(readme, `README lacks ${name}`).toMatch(new RegExp(`^\\| \`${name}\` \\|`, 'm'))
+    }
+  })
+
+  it('when a method or an error code exists, then the README documents it', () => {
+    const readme = read('README.md')
+    for (const name of Object.keys(methods)) expect(readme, `README lacks ${name}`).toContain(`### \`${name}\``)
+    for (const code of Object.values(ErrorCode)) expect(readme, `README lacks ${code}`).toMatch(new RegExp(`^\\| ${code} \\|`, 'm'))
+  })
+})

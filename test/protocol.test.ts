@@ -1,0 +1,188 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildTestApp, post, uniqueLogin, type App } from './helpers.js'
+
+let app: App
+beforeAll(async () => { app = await buildTestApp() })
+afterAll(async () => { await app.close() })
+
+const invalid = (id: unknown = null) => ({ jsonrpc: '2.0', id, error: expect.objectContaining({ code: -32600, message: 'Invalid Request' }) })
+const request = (method: string, params?: unknown, id?: unknown) =>
+  ({ jsonrpc: '2.0', method, ...(params === undefined ? {} : { params }), ...(id === undefined ? {} : { id }) })
+
+/** JSON-RPC 2.0 section 4-6 rules, one row each: the raw body and the exact answer. */
+const singleCases: Array<{ when: string, body: string, answer: unknown }> = [
+  { when: 'the body is not JSON', body: '{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]', answer: { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } } },
+  { when: 'the body is empty', body: '', answer: { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } } },
+  { when: 'the body is null', body: 'null', answer: invalid() },
+  { when: 'the body is a number', body: '5', answer: invalid() },
+  { when: 'the body is a string', body: '"x"', answer: invalid() },
+  { when: 'the body is true', body: 'true', answer: invalid() },
+  { when: 'method is a number (spec 7)', body: '{"jsonrpc": "2.0", "method": 1, "params": "bar"}', answer: invalid() },
+  { when: 'jsonrpc is missing', body: '{"method": "user.get", "params": {"id": 1}, "id": 3}', answer: invalid(3) },
+  { when: 'jsonrpc is "1.0"', body: '{"jsonrpc": "1.0", "method": "user.get", "params": {"id": 1}, "id": 3}', answer: invalid(3) },
+  { when: 'id is an object', body: '{"jsonrpc": "2.0", "method": "user.get", "params": {"id": 1}, "id": {"a": 1}}', answer: invalid(null) },
+  { when: 'id is a boolean', body: '{"jsonrpc": "2.0", "method": "user.get", "params": {"id": 1}, "id": true}', answer: invalid(null) },
+  { when: 'id is an array', body: '{"jsonrpc": "2.0", "method": "user.get", "params": {"id": 1}, "id": [1]}', answer: invalid(null) },
+  { when: 'params is a number', body: '{"jsonrpc": "2.0", "method": "user.get", "params": 5, "id": 4}', answer: invalid(4) },
+  { when: 'params is a string', body: '{"jsonrpc": "2.0", "method": "user.get", "params": "x", "id": 4}', answer: invalid(4) },
+  { when: 'params is null', body: '{"jsonrpc": "2.0", "method": "user.get", "params": null, "id": 4}', answer: invalid(4) },
+  { when: 'the method does not exist (spec 7)', body: '{"jsonrpc": "2.0", "method": "foobar", "id": "1"}', answer: { jsonrpc: '2.0', id: '1', error: { code: -32601, message: 'Method not found' } } },
+  { when: 'a reserved rpc.* name is not served', body: '{"jsonrpc": "2.0", "method": "rpc.secret", "id": 9}', answer: { jsonrpc: '2.0', id: 9, error: { code: -32601, message: 'Method not found' } } },
+  { when: 'a method name is an inherited object key', body: '{"jsonrpc": "2.0", "method": "toString", "id": 9}', answer: { jsonrpc: '2.0', id: 9, error: { code: -32601, message: 'Method not found' } } },
+  { when: 'id is null, it is still a request', body: '{"jsonrpc": "2.0", "method": "user.get", "params": {"id": 2147483647}, "id": null}', answer: { jsonrpc: '2.0', id: null, error: { code: -32004, message: 'User not found', data: { id: 2147483647 } } } },
+  { when: 'id is a string', body: '{"jsonrpc": "2.0", "method": "user.get", "params": [2147483647], "id": "abc"}', answer: { jsonrpc: '2.0', id: 'abc', error: { code: -32004, message: 'User not found', data: { id: 2147483647 } } } },
+  { when: 'id is a fraction', body: '{"jsonrpc": "2.0", "method": "user.get", "params": [2147483647], "id": 1.5}', answer: { jsonrpc: '2.0', id: 1.5, error: { code: -32004, message: 'User not found', data: { id: 2147483647 } } } },
+]
+
+describe('single requests', () => {
+  it.each(singleCases)('when $when, then the answer is exact', async ({ body, answer }) => {
+    const response = await post(app, body)
+    expect(response.status).toBe(200)
+    expect(response.headers['content-type']).toMatch(/^application\/json/)
+    expect(response.body).toEqual(answer)
+  })
+
+  it('when an invalid request says why, then data.reason names the rule', async () => {
+    const { body } = await post(app, '{"jsonrpc": "2.0", "method": "user.get", "id": {}}')
+    expect(body.error.data.reason).toBe('id must be a string, a number or null')
+  })
+
+  it('when a request has no id, then it is a notification and nothing is sent, even on failure', async () => {
+    for (const body of [
+      JSON.stringify(request('user.get', { id: 2147483647 })),
+      JSON.stringify(request('no.such.method')),
+      JSON.stringify(request('user.get', { id: 'not a number' })),
+    ]) {
+      const response = await post(app, body)
+      expect(response.status).toBe(204)
+      expect(response.body).toBeNull()
+    }
+  })
+
+  it('when a notification creates a user, then the write happens though nothing is answered', async () => {
+    const login = uniqueLogin('notify')
+    const response = await post(app, JSON.stringify(request('user.create', { login })))
+    expect(response.status).toBe(204)
+    expect(await app.db.user.count({ where: { login } })).toBe(1)
+  })
+
+  it('when a response succeeds, then it has result and no error, and the other way round', async () => {
+    const ok = await post(app, JSON.stringify(request('user.create', { login: uniqueLogin() }, 1)))
+    expect(Object.keys(ok.body).sort()).toEqual(['id', 'jsonrpc', 'result'])
+    const failed = await post(app, JSON.stringify(request('user.get', { id: 2147483647 }, 2)))
+    expect(Object.keys(failed.body).sort()).toEqual(['error', 'id', 'jsonrpc'])
+  })
+})
+
+describe('batches', () => {
+  it('when the batch is empty, then the answer is one -32600 object', async () => {
+    const { status, body } = await post(app, '[]')
+    expect(status).toBe(200)
+    expect(body).toEqual(invalid())
+  })
+
+  it('when the batch holds non-requests (spec 7: [1,2,3]), then each gets its own -32600', async () => {
+    const { body } = await post(app, '[1,2,3]')
+    expect(body).toEqual([invalid(), invalid(), invalid()])
+  })
+
+  it('when the batch is [null], then it is one -32600, not a crash', async () => {
+    const { body } = await post(app, '[null]')
+    expect(body).toEqual([invalid()])
+  })
+
+  it('when the batch holds one request, then the answer is an array of one', async () => {
+    const { body } = await post(app, JSON.stringify([request('user.get', { id: 2147483647 }, 1)]))
+    expect(Array.isArray(body)).toBe(true)
+    expect(body).toHaveLength(1)
+    expect(body[0].error.code).toBe(-32004)
+  })
+
+  it('when every member is a notification, then nothing is sent', async () => {
+    const response = await post(app, JSON.stringify([request('user.get', { id: 1 }), request('nothing.here')]))
+    expect(response.status).toBe(204)
+    expect(response.body).toBeNull()
+  })
+
+  it('when members mix (spec 7), then each is answered on its own and notifications are left out', async () => {
+    const login = uniqueLogin('batch')
+    const batch = [
+      request('user.create', { login }, '1'),
+      request('user.create', { login: uniqueLogin('n') }),
+      request('user.get', { id: 'x' }, '2'),
+      { foo: 'boo' },
+      request('foo.get', { name: 'myself' }, '5'),
+      request('user.getByLogin', { login }, '9'),
+    ]
+    const { body } = await post(app, JSON.stringify(batch))
+    expect(body).toHaveLength(5)
+    const byId = new Map(body.map((response: { id: unknown }) => [response.id, response]))
+    expect(byId.get('1')).toMatchObject({ result: { login } })
+    expect(byId.get('2')).toMatchObject({ error: { code: -32602 } })
+    expect(byId.get(null)).toMatchObject({ error: { code: -32600 } })
+    expect(byId.get('5')).toMatchObject({ error: { code: -32601 } })
+    expect(byId.get('9')).toMatchObject({ result: { login } })
+  })
+
+  it('when one member fails, then the others still commit', async () => {
+    const taken = uniqueLogin('taken')
+    const fresh = uniqueLogin('fresh')
+    await post(app, JSON.stringify(request('user.create', { login: taken }, 0)))
+    const { body } = await post(app, JSON.stringify([
+      request('user.create', { login: taken }, 1),
+      request('user.create', { login: fresh }, 2),
+    ]))
+    expect(body.find((r: { id: number }) => r.id === 1).error.code).toBe(-32009)
+    expect(body.find((r: { id: number }) => r.id === 2).result.login).toBe(fresh)
+    expect(await app.db.user.count({ where: { login: fresh } })).toBe(1)
+  })
+
+  it('when the batch is over RPC_BATCH_MAX, then one -32600 says so and nothing runs', async () => {
+    const small = await buildTestApp({ RPC_BATCH_MAX: '3' })
+    try {
+      const logins = [uniqueLogin(), uniqueLogin(), uniqueLogin(), uniqueLogin()]
+      const { body } = await post(small, JSON.stringify(logins.map((login, i) => request('user.create', { login }, i))))
+      expect(body).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request', data: { reason: 'a batch of 4 requests is over the limit of 3' } } })
+      expect(await small.db.user.count({ where: { login: { in: logins } } })).toBe(0)
+    } finally {
+      await small.close()
+    }
+  })
+})
+
+describe('HTTP transport', () => {
+  it('when the method is GET, then 405 with Allow: POST and a JSON-RPC body', async () => {
+    const response = await app.inject({ method: 'GET', url: '/rpc' })
+    expect(response.statusCode).toBe(405)
+    expect(response.headers.allow).toBe('POST')
+    expect(response.json()).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600 } })
+  })
+
+  it('when the content type is not JSON, then 415 with a JSON-RPC body', async () => {
+    const response = await post(app, JSON.stringify(request('user.get', { id: 1 }, 1)), { 'content-type': 'text/plain' })
+    expect(response.status).toBe(415)
+    expect(response.body).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600 } })
+  })
+
+  it('when the content type has a charset, then it is accepted', async () => {
+    const response = await post(app, JSON.stringify(request('user.get', { id: 2147483647 }, 1)), { 'content-type': 'application/json; charset=utf-8' })
+    expect(response.status).toBe(200)
+    expect(response.body.error.code).toBe(-32004)
+  })
+
+  it('when the body is over the limit, then 413 with a JSON-RPC body', async () => {
+    const small = await buildTestApp({ RPC_BODY_LIMIT_BYTES: '2048' })
+    try {
+      const response = await post(small, JSON.stringify(request('user.create', { login: 'x'.repeat(4000) }, 1)))
+      expect(response.status).toBe(413)
+      expect(response.body).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Request body too large' } })
+    } finally {
+      await small.close()
+    }
+  })
+
+  it('when the body carries __proto__, then it is dropped, not merged', async () => {
+    const { body } = await post(app, '{"jsonrpc": "2.0", "method": "user.get", "params": {"id": 2147483647, "__proto__": {"admin": true}}, "id": 1}')
+    expect(body.error.code).toBe(-32004)
+  })
+})
