@@ -1,0 +1,77 @@
+// @ts-check
+/**
+ * Starts the built service (dist/server.js) as a child process on a free loopback port, on
+ * a fresh embedded PostgreSQL in a temporary folder unless `env.DATABASE_URL` is set, and
+ * stops it (and removes the folder) on `stop()`. Shared by the benchmark and the OpenRPC
+ * coverage run.
+ */
+import { spawn } from 'node:child_process'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+/** @returns {Promise<number>} */
+const freePort = () => new Promise((resolve, reject) => {
+  const probe = createServer()
+  probe.on('error', reject)
+  probe.listen(0, '127.0.0.1', () => {
+    const address = probe.address()
+    probe.close(() => typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')))
+  })
+})
+
+/** @param {Record<string, string>} env */
+export async function startBuiltService (env = {}) {
+  const folder = await mkdtemp(join(tmpdir(), 'user-rpc-run-'))
+  // Reachable by the `postgres` user when this runs as root.
+  await chmod(folder, 0o755)
+  const port = await freePort()
+  const child = spawn(process.execPath, [join(root, 'dist', 'server.js')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: '',
+      EMBEDDED_DATABASE_DIR: join(folder, 'postgres'),
+      LOG_LEVEL: 'warn',
+      API_KEYS: '',
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  const base = `http://127.0.0.1:${port}`
+
+  const stop = async () => {
+    child.kill('SIGTERM')
+    await exited
+    await rm(folder, { recursive: true, force: true })
+  }
+
+  try {
+    await Promise.race([
+      waitUntilReady(base),
+      exited.then((code) => { throw new Error(`the service exited with ${code} before it was ready`) }),
+    ])
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return { url: `${base}/rpc`, pid: child.pid, stop }
+}
+
+/** @param {string} base */
+async function waitUntilReady (base) {
+  for (let attempt = 0; attempt < 600; attempt++) {
+    try {
+      if ((await fetch(`${base}/readyz`)).ok) return
+    } catch { /* not listening yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error('the service was not ready within 60 s')
+}
