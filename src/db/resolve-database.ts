@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { startEmbeddedPostgres } from './embedded-postgres.js'
 import { migrateDeploy } from './migrate.js'
@@ -17,7 +18,7 @@ export interface ResolvedDatabase {
  * Otherwise a real PostgreSQL embedded in this process's lifetime, migrated here, so
  * `npm start` works on a fresh clone with nothing else installed.
  */
-export async function resolveDatabase (config: Config, log: (line: string) => void): Promise<ResolvedDatabase> {
+export async function resolveDatabase (config: Config, log: FastifyBaseLogger): Promise<ResolvedDatabase> {
   if (config.DATABASE_URL) {
     if (config.MIGRATE_ON_START) await migrateDeploy(config.DATABASE_URL)
     return { url: config.DATABASE_URL, embedded: false, port: 0, stop: async () => {} }
@@ -25,7 +26,8 @@ export async function resolveDatabase (config: Config, log: (line: string) => vo
   const server = await startEmbeddedPostgres({
     dir: config.EMBEDDED_DATABASE_DIR,
     port: config.EMBEDDED_DATABASE_PORT,
-    log,
+    log: (line) => log.debug({ postgres: line }, 'embedded postgres'),
+    notice: (line) => log.warn(line),
   })
   try {
     await migrateDeploy(server.url)

@@ -9,12 +9,11 @@ import {
 } from 'json-rpc-2.0'
 import pLimit from 'p-limit'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
-import { ErrorCode, internalError, invalidRequest, RpcError, unavailable } from './errors.js'
+import { ErrorCode, internalError, invalidRequest, RpcError, transactionConflict, unavailable } from './errors.js'
 import type { Access, AnyMethodDefinition, Caller, MethodTable } from './method.js'
 import { parseParams } from './params.js'
 import { checkEnvelope } from './protocol.js'
 import { isUnavailable, isWriteConflict, runInTransaction, type TransactionSettings } from './transaction.js'
-import { transactionConflict } from './errors.js'
 
 /** What the HTTP layer knows about the caller of one request. */
 export interface RequestScope {
@@ -63,8 +62,9 @@ export function createRpcServer (options: RpcServerOptions) {
   for (const name of Object.keys(methods)) {
     if (name.startsWith('rpc.')) throw new Error(`method names starting with "rpc." are reserved: ${name}`)
   }
-  const accessOf = (name: string): Access | undefined => name === DISCOVER ? 'read' : methods[name]?.access
+  // Own keys only: "toString" or "__proto__" must not find Object.prototype members.
   const definitionOf = (name: string): AnyMethodDefinition | undefined => Object.hasOwn(methods, name) ? methods[name] : undefined
+  const accessOf = (name: string): Access | undefined => name === DISCOVER ? 'read' : definitionOf(name)?.access
 
   const server = new JSONRPCServer<CallParams>({ errorListener: () => {} })
   for (const [name, definition] of Object.entries(methods)) {
@@ -98,7 +98,7 @@ export function createRpcServer (options: RpcServerOptions) {
     return response
   }
 
-  const access: JSONRPCServerMiddleware<CallParams> = async (next, request, call) => {
+  const accessAndParams: JSONRPCServerMiddleware<CallParams> = async (next, request, call) => {
     const required = accessOf(request.method)
     if (required === 'write' && call.caller.scope !== 'write') {
       throw new RpcError(ErrorCode.Forbidden, 'Forbidden: this API key is read-only')
@@ -118,7 +118,7 @@ export function createRpcServer (options: RpcServerOptions) {
     )
   }
 
-  server.applyMiddleware(boundary, access, transaction)
+  server.applyMiddleware(boundary, accessAndParams, transaction)
 
   let inFlight = 0
   // Bodies being answered, queued batch members included: what a drain waits for.
