@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { resolveDatabase } from './db/resolve-database.js'
+import { resolveDatabase, type ResolvedDatabase } from './db/resolve-database.js'
 
 /**
  * The process: configuration → database → app → listen, and a graceful close on
@@ -23,23 +23,32 @@ async function main () {
 
   const log = pino({ level: config.LOG_LEVEL, base: { service: 'user-rpc' } })
   const started = performance.now()
-  const database = await resolveDatabase(config, log)
-  if (database.embedded) log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port }, 'embedded PostgreSQL started and migrated')
+  let database: ResolvedDatabase | undefined
+  let app: Awaited<ReturnType<typeof buildApp>> | undefined
 
-  const app = await buildApp({ config, databaseUrl: database.url, logger: log })
-  if (config.API_KEYS.length === 0) {
-    log.warn('NO API KEYS CONFIGURED: anyone who can reach this service may read and write users. Set API_KEYS (see README) before exposing it.')
-  }
-
+  // Installed first, so a signal during start-up still stops an embedded PostgreSQL.
   closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'closing after an unexpected error')
     else log.info({ signal }, 'shutting down: draining calls in flight')
-    await app.close()
-    await database.stop()
+    await app?.close()
+    await database?.stop()
     log.info('shut down cleanly')
   })
 
-  await app.listen({ host: config.HOST, port: config.PORT })
+  try {
+    database = await resolveDatabase(config, log)
+    if (database.embedded) log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port }, 'embedded PostgreSQL started and migrated')
+    app = await buildApp({ config, databaseUrl: database.url, logger: log })
+    if (config.API_KEYS.length === 0) {
+      log.warn('NO API KEYS CONFIGURED: anyone who can reach this service may read and write users. Set API_KEYS (see README) before exposing it.')
+    }
+    await app.listen({ host: config.HOST, port: config.PORT })
+  } catch (error) {
+    log.fatal({ err: error }, 'user-rpc could not start')
+    await app?.close()
+    await database?.stop()
+    process.exit(1)
+  }
   log.info({ startupMs: Math.round(performance.now() - started) }, 'user-rpc ready')
 }
 

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -93,6 +93,27 @@ describe('the service process', () => {
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
     expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(1)
     expect(stderr).toContain('API_KEYS')
+  })
+
+  it('when the port is taken, then it logs one fatal line and exits 1', async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const { port } = blocker.address() as { port: number }
+    try {
+      const child = spawn(process.execPath, [entry], {
+        cwd: projectRoot,
+        env: { PATH: process.env.PATH ?? '', DATABASE_URL: inject('databaseUrl'), HOST: '127.0.0.1', PORT: String(port) },
+      })
+      let stdout = ''
+      child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+      expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(1)
+      const fatal = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { level: number, msg: string, err?: { code?: string } })
+        .filter((line) => line.level === 60)
+      expect(fatal).toHaveLength(1)
+      expect(fatal[0]).toMatchObject({ msg: 'user-rpc could not start', err: { code: 'EADDRINUSE' } })
+    } finally {
+      blocker.close()
+    }
   })
 
   it('when SIGTERM arrives with a call in flight, then the call completes, new connections are refused, and it exits 0', async () => {
