@@ -31,6 +31,14 @@ export default fp<DatabasePluginOptions>(async (app, { config, url }) => {
       app.log.warn({ code, reason: error.message }, 'database connection lost')
     },
   })
+  // The first query instantiates Prisma's query compiler and opens a connection (~0.3 s):
+  // pay for it at start, not in the first caller's latency. A database that is down now is
+  // not fatal; /readyz answers 503 until it is back.
+  try {
+    await database.prisma.$queryRawUnsafe('SELECT 1')
+  } catch (error) {
+    app.log.warn({ reason: (error as Error).message }, 'database not reachable at start')
+  }
   app.decorate('db', database.prisma)
   app.decorate('dbPool', database.pool)
   app.addHook('onClose', async () => {
