@@ -20,7 +20,7 @@ export async function shippedMigrations (): Promise<string[]> {
 export async function pendingMigrations (database: Queryable, shipped: string[]): Promise<string[]> {
   try {
     const { rows } = await database.query<{ migration_name: string }>(
-      'SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+      'SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL'
     )
     const applied = new Set(rows.map((row) => row.migration_name))
     return shipped.filter((name) => !applied.has(name))
