@@ -1,16 +1,11 @@
-import pg from 'pg'
-import pino from 'pino'
-import { z } from 'zod'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { freePort } from '../src/db/embedded-postgres.js'
 import { createDatabase } from '../src/db/prisma-client.js'
-import { defineMethod } from '../src/rpc/method.js'
-import { createRpcServer } from '../src/rpc/rpc-server.js'
 import { call } from './helpers.js'
+import { scope, testMethod, testRpcServer } from './rpc-fixtures.js'
 
-const scope = { log: pino({ level: 'silent' }), caller: { keyId: null, scope: 'write' as const } }
 const closers: Array<() => Promise<void>> = []
 afterAll(async () => { for (const close of closers) await close() })
 
@@ -35,30 +30,14 @@ describe('a database that cannot serve', () => {
     const held = new Promise<void>((resolve) => { release = resolve })
     let entered!: () => void
     const inside = new Promise<void>((resolve) => { entered = resolve })
-    const rpc = createRpcServer({
-      methods: {
-        'test.hold': defineMethod({
-          summary: 'holds its connection until released',
-          access: 'read',
-          params: z.strictObject({}),
-          result: z.number(),
-          errors: [],
-          examples: [],
-          handler: async (_params, { tx }) => {
-            await tx.$queryRawUnsafe('SELECT 1')
-            entered()
-            await held
-            return 1
-          },
-        }),
-      },
-      db: database.prisma,
-      transaction: { isolationLevel: 'ReadCommitted', timeoutMs: 10_000, maxWaitMs: 300, maxRetries: 0 },
-      batchMax: 10,
-      batchConcurrency: 1,
-      maxInFlight: 10,
-      discover: () => ({}),
-    })
+    const rpc = testRpcServer(database.prisma, {
+      'test.hold': testMethod(async (_params, { tx }) => {
+        await tx.$queryRawUnsafe('SELECT 1')
+        entered()
+        await held
+        return 1
+      }),
+    }, { transaction: { timeoutMs: 10_000, maxWaitMs: 300, maxRetries: 0 }, batchConcurrency: 1 })
     const first = rpc.handle({ jsonrpc: '2.0', method: 'test.hold', id: 1 }, scope)
     await inside
     const second = await rpc.handle({ jsonrpc: '2.0', method: 'test.hold', id: 2 }, scope)
@@ -67,33 +46,14 @@ describe('a database that cannot serve', () => {
     expect(await first).toEqual({ jsonrpc: '2.0', id: 1, result: 1 })
   })
 
-  it('when in-flight calls reach RPC_MAX_IN_FLIGHT, then the next one gets -32011 at once', async () => {
+  it('when in-flight calls reach RPC_MAX_IN_FLIGHT, then the next one gets -32011 at once, and a drain waits for the first', async () => {
     const database = createDatabase({ url: inject('databaseUrl'), max: 2, connectTimeoutMs: 1000 })
     closers.push(() => database.close())
-    const client = new pg.Client({ connectionString: inject('databaseUrl') })
-    await client.connect()
-    closers.push(() => client.end())
     let release!: () => void
     const held = new Promise<void>((resolve) => { release = resolve })
-    const rpc = createRpcServer({
-      methods: {
-        'test.wait': defineMethod({
-          summary: 'waits',
-          access: 'read',
-          params: z.strictObject({}),
-          result: z.number(),
-          errors: [],
-          examples: [],
-          handler: async () => { await held; return 1 },
-        }),
-      },
-      db: database.prisma,
-      transaction: { isolationLevel: 'ReadCommitted', timeoutMs: 10_000, maxWaitMs: 1000, maxRetries: 0 },
-      batchMax: 10,
-      batchConcurrency: 1,
-      maxInFlight: 1,
-      discover: () => ({}),
-    })
+    const rpc = testRpcServer(database.prisma, {
+      'test.wait': testMethod(async () => { await held; return 1 }),
+    }, { maxInFlight: 1, batchConcurrency: 1 })
     const first = rpc.handle({ jsonrpc: '2.0', method: 'test.wait', id: 1 }, scope)
     await new Promise((resolve) => setTimeout(resolve, 50))
     expect(rpc.inFlight).toBe(1)

@@ -1,12 +1,8 @@
-import pino from 'pino'
-import { z } from 'zod'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createDatabase, type DatabaseHandle } from '../src/db/prisma-client.js'
-import { defineMethod } from '../src/rpc/method.js'
-import { createRpcServer } from '../src/rpc/rpc-server.js'
 import { runInTransaction } from '../src/rpc/transaction.js'
-import { inject } from 'vitest'
 import { uniqueLogin } from './helpers.js'
+import { scope, testMethod, testRpcServer } from './rpc-fixtures.js'
 
 let database: DatabaseHandle
 beforeAll(() => {
@@ -14,12 +10,7 @@ beforeAll(() => {
 })
 afterAll(async () => { await database.close() })
 
-const scope = { log: pino({ level: 'silent' }), caller: { keyId: null, scope: 'write' as const } }
 const settings = { timeoutMs: 5000, maxWaitMs: 2000, maxRetries: 3 }
-
-function serverWith (methods: Parameters<typeof createRpcServer>[0]['methods'], observer = {}) {
-  return createRpcServer({ methods, db: database.prisma, transaction: settings, batchMax: 10, batchConcurrency: 2, maxInFlight: 10, discover: () => ({}), observer })
-}
 
 describe('the transaction wrapper', () => {
   it('when an isolation level is configured, then the transaction runs at it; unset, at the server default', async () => {
@@ -35,19 +26,11 @@ describe('the transaction wrapper', () => {
 
   it('when a handler throws after writing, then the row is rolled back and the client sees -32603 only', async () => {
     const login = uniqueLogin('rollback')
-    const rpc = serverWith({
-      'test.writeThenThrow': defineMethod({
-        summary: 'writes a row, then fails',
-        access: 'write',
-        params: z.strictObject({ login: z.string() }),
-        result: z.null(),
-        errors: [],
-        examples: [],
-        handler: async ({ login }, { tx }) => {
-          await tx.user.create({ data: { login } })
-          expect(await tx.user.count({ where: { login } })).toBe(1)
-          throw new Error('secret detail: connection string postgres://x')
-        },
+    const rpc = testRpcServer(database.prisma, {
+      'test.writeThenThrow': testMethod(async ({ login }, { tx }) => {
+        await tx.user.create({ data: { login: login ?? '' } })
+        expect(await tx.user.count({ where: { login } })).toBe(1)
+        throw new Error('secret detail: connection string postgres://x')
       }),
     })
     const answer = await rpc.handle({ jsonrpc: '2.0', method: 'test.writeThenThrow', params: { login }, id: 1 }, scope)
@@ -55,48 +38,31 @@ describe('the transaction wrapper', () => {
     expect(await database.prisma.user.count({ where: { login } })).toBe(0)
   })
 
-  it('when a write conflicts under Serializable, then the whole callback is retried until it commits', async () => {
+  it('when a write conflicts, then the whole callback is retried until it commits, and only the last attempt keeps its row', async () => {
     let attempts = 0
     const retries: string[] = []
-    const rpc = serverWith({
-      'test.flaky': defineMethod({
-        summary: 'fails with a serialization failure twice',
-        access: 'write',
-        params: z.strictObject({ login: z.string() }),
-        result: z.number(),
-        errors: [],
-        examples: [],
-        handler: async ({ login }, { tx }) => {
-          attempts++
-          await tx.user.create({ data: { login: `${login}-${attempts}` } })
-          // A real SQLSTATE 40001 from the server, raised inside this transaction.
-          if (attempts < 3) await tx.$executeRawUnsafe("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$")
-          return attempts
-        },
+    const rpc = testRpcServer(database.prisma, {
+      'test.flaky': testMethod(async ({ login }, { tx }) => {
+        attempts++
+        await tx.user.create({ data: { login: `${login}-${attempts}` } })
+        // A real SQLSTATE 40001 from the server, raised inside this transaction.
+        if (attempts < 3) await tx.$executeRawUnsafe("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$")
+        return attempts
       }),
-    }, { onRetry: (method: string) => retries.push(method) })
+    }, { observer: { onRetry: (method) => retries.push(method) } })
     const login = uniqueLogin('retry').slice(0, 26)
     const answer = await rpc.handle({ jsonrpc: '2.0', method: 'test.flaky', params: { login }, id: 7 }, scope)
     expect(answer).toEqual({ jsonrpc: '2.0', id: 7, result: 3 })
     expect(retries).toEqual(['test.flaky', 'test.flaky'])
-    // Only the committed attempt's row exists.
     expect(await database.prisma.user.findMany({ where: { login: { startsWith: login } }, select: { login: true } }))
       .toEqual([{ login: `${login}-3` }])
   })
 
   it('when conflicts never stop, then -32010 with retryable: true', async () => {
-    const rpc = serverWith({
-      'test.alwaysConflicts': defineMethod({
-        summary: 'always deadlocks',
-        access: 'write',
-        params: z.strictObject({}),
-        result: z.null(),
-        errors: [],
-        examples: [],
-        handler: async (_params, { tx }) => {
-          await tx.$executeRawUnsafe("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$")
-          return null
-        },
+    const rpc = testRpcServer(database.prisma, {
+      'test.alwaysConflicts': testMethod(async (_params, { tx }) => {
+        await tx.$executeRawUnsafe("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$")
+        return null
       }),
     })
     const answer = await rpc.handle({ jsonrpc: '2.0', method: 'test.alwaysConflicts', id: 1 }, scope)
