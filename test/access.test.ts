@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createUserRpcClient } from '../src/client.js'
 import { createKeyring } from '../src/plugins/api-keys.js'
 import { buildTestApp, uniqueLogin, type App } from './helpers.js'
 
@@ -60,6 +61,13 @@ describe('API keys over a real socket', () => {
     expect(byId.write.error).toEqual({ code: -32003, message: 'Forbidden: this API key is read-only' })
     expect(byId.discover.result.openrpc).toMatch(/^1\./)
     expect(await app.db.user.count({ where: { login: batch[1]?.params?.login as string } })).toBe(0)
+  })
+
+  it('when the typed client has no key or a read-only one, then it rejects with -32001 or -32003', async () => {
+    await expect(createUserRpcClient({ url }).call('user.list', {})).rejects.toMatchObject({ code: -32001 })
+    const reader = createUserRpcClient({ url, apiKey: READER })
+    expect((await reader.call('user.list', { limit: 1 })).items.length).toBeLessThanOrEqual(1)
+    await expect(reader.call('user.create', { login: uniqueLogin('ro') })).rejects.toMatchObject({ code: -32003 })
   })
 
   it('when the service has keys, then /healthz and /readyz still need none', async () => {

@@ -34,6 +34,36 @@ const singleCases: Array<{ when: string, body: string, answer: unknown }> = [
   { when: 'id is a fraction', body: '{"jsonrpc": "2.0", "method": "user.get", "params": [2147483647], "id": 1.5}', answer: { jsonrpc: '2.0', id: 1.5, error: { code: -32004, message: 'User not found', data: { id: 2147483647 } } } },
 ]
 
+describe('the same rules over a real socket', () => {
+  let url: string
+  let server: App
+  beforeAll(async () => {
+    server = await buildTestApp()
+    url = `${await server.listen({ host: '127.0.0.1', port: 0 })}/rpc`
+  })
+  afterAll(async () => { await server.close() })
+
+  const send = async (body: string) => {
+    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    const text = await response.text()
+    return { status: response.status, body: text ? JSON.parse(text) : null }
+  }
+
+  it.each(singleCases)('when $when, then fetch gets the same exact answer', async ({ body, answer }) => {
+    expect(await send(body)).toEqual({ status: 200, body: answer })
+  })
+
+  it.each([
+    ['[]', 200, invalid()],
+    ['[1,2,3]', 200, [invalid(), invalid(), invalid()]],
+    [JSON.stringify([request('user.get', { id: 2147483647 }, 1)]), 200, [{ jsonrpc: '2.0', id: 1, error: { code: -32004, message: 'User not found', data: { id: 2147483647 } } }]],
+    [JSON.stringify([request('user.get', { id: 1 })]), 204, null],
+    [JSON.stringify(request('user.get', { id: 1 })), 204, null],
+  ])('when the body is %s, then fetch gets HTTP %i and the exact answer', async (body, status, answer) => {
+    expect(await send(body)).toEqual({ status, body: answer })
+  })
+})
+
 describe('single requests', () => {
   it.each(singleCases)('when $when, then the answer is exact', async ({ body, answer }) => {
     const response = await post(app, body)

@@ -61,6 +61,16 @@ describe('the typed client', () => {
 
     const legacy = await client.call('get_user', { user_id: user.id })
     expect(legacy).toEqual({ user_id: user.id, login, first_name: 'Typed', last_name: null })
+
+    expect(await client.call('user.getByLogin', { login })).toEqual(user)
+    const renamed = await client.call('user.update', { id: user.id, lastName: 'Client' })
+    expect(renamed).toMatchObject({ id: user.id, firstName: 'Typed', lastName: 'Client' })
+    expect(await client.call('user.delete', { id: user.id })).toEqual(renamed)
+    await expect(client.call('user.get', { id: user.id })).rejects.toMatchObject({ code: -32004, data: { id: user.id } })
+
+    const original = await client.call('create_user', { login: `${login}-o`.slice(0, 30), first_name: 'Old', last_name: 'Style' })
+    expect(original).toMatchObject({ first_name: 'Old', last_name: 'Style' })
+    await expect(client.call('user.get', { id: 0 })).rejects.toMatchObject({ code: -32602 })
   })
 })
 
