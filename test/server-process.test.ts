@@ -151,6 +151,34 @@ describe('the service process', () => {
     }
   })
 
+  it.each([
+    ['a second signal arrives', { SHUTDOWN_GRACE_MS: '60000' }, true],
+    ['the grace period ends', { SHUTDOWN_GRACE_MS: '300' }, false],
+  ])('when a call never finishes and %s, then the exit is forced with code 1', async (_case, env, secondSignal) => {
+    const server = await startServer({ DATABASE_URL: inject('databaseUrl'), TX_TIMEOUT_MS: '60000', ...env })
+    const created = await rpc(server.port, 'user.create', { login: uniqueLogin('stuck') })
+    const id = created.body.result?.id as number
+    const locker = new pg.Client({ connectionString: inject('databaseUrl') })
+    await locker.connect()
+    try {
+      await locker.query('BEGIN')
+      await locker.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id])
+      rpc(server.port, 'user.delete', { id }).catch(() => {})
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const signalled = performance.now()
+      server.child.kill('SIGTERM')
+      if (secondSignal) {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        server.child.kill('SIGTERM')
+      }
+      expect(await server.exited).toBe(1)
+      expect(performance.now() - signalled).toBeLessThan(10_000)
+    } finally {
+      await locker.query('ROLLBACK')
+      await locker.end()
+    }
+  })
+
   it('when run on the embedded database, then it serves, stops PostgreSQL on SIGTERM, and restarts on the same data', async () => {
     const folder = await mkdtemp(join(tmpdir(), 'user-rpc-embedded-'))
     await chmod(folder, 0o755)
