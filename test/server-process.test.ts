@@ -73,6 +73,39 @@ const listening = (port: number) => new Promise<boolean>((resolve) => {
   socket.once('error', () => resolve(false))
 })
 
+/**
+ * Creates a user through the service and holds its row lock from a separate connection, so
+ * a call that writes that row waits inside its transaction (in flight) until released.
+ */
+async function lockNewUser (port: number) {
+  const created = await rpc(port, 'user.create', { login: uniqueLogin('locked') })
+  const id = created.body.result?.id as number
+  const locker = new pg.Client({ connectionString: inject('databaseUrl') })
+  await locker.connect()
+  await locker.query('BEGIN')
+  await locker.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id])
+  let released = false
+  return {
+    id,
+    /** Resolves once another transaction is waiting for the lock. */
+    async waiter () {
+      for (let waited = 0; waited < 100; waited++) {
+        const { rows } = await locker.query("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+        if (rows[0].n > 0) return
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      throw new Error('no call waited for the lock')
+    },
+    /** Ends the locking transaction; later calls do nothing. */
+    async release (how: 'COMMIT' | 'ROLLBACK' = 'COMMIT') {
+      if (released) return
+      released = true
+      await locker.query(how)
+      await locker.end()
+    },
+  }
+}
+
 describe('the service process', () => {
   it('when a setting is invalid, then it exits 1 with one line naming the variable', async () => {
     for (const [name, value] of [['PORT', 'eighty'], ['TX_ISOLATION_LEVEL', 'Sometimes'], ['API_KEYS', 'ops:admin:0123456789abcdef0']]) {
@@ -118,26 +151,15 @@ describe('the service process', () => {
 
   it('when SIGTERM arrives with a call in flight, then the call completes, new connections are refused, and it exits 0', async () => {
     const server = await startServer({ DATABASE_URL: inject('databaseUrl') })
-    const created = await rpc(server.port, 'user.create', { login: uniqueLogin('drain') })
-    const id = created.body.result?.id as number
-
-    // Hold the row so the update below waits inside its transaction, in flight.
-    const locker = new pg.Client({ connectionString: inject('databaseUrl') })
-    await locker.connect()
+    const row = await lockNewUser(server.port)
     try {
-      await locker.query('BEGIN')
-      await locker.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id])
-      const inFlight = rpc(server.port, 'user.update', { id, firstName: 'Drained' })
-      for (let waited = 0; waited < 50; waited++) {
-        const { rows } = await locker.query("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
-        if (rows[0].n > 0) break
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
+      const inFlight = rpc(server.port, 'user.update', { id: row.id, firstName: 'Drained' })
+      await row.waiter()
 
       server.child.kill('SIGTERM')
       for (let waited = 0; waited < 40 && await listening(server.port); waited++) await new Promise((resolve) => setTimeout(resolve, 25))
       expect(await listening(server.port)).toBe(false)
-      await locker.query('COMMIT')
+      await row.release()
 
       const answer = await inFlight
       expect(answer.status).toBe(200)
@@ -147,7 +169,7 @@ describe('the service process', () => {
       // Started without API keys, it said so loudly.
       expect(server.lines.some((line) => line.level === 40 && String(line.msg).startsWith('NO API KEYS'))).toBe(true)
     } finally {
-      await locker.end()
+      await row.release()
     }
   })
 
@@ -156,15 +178,10 @@ describe('the service process', () => {
     ['the grace period ends', { SHUTDOWN_GRACE_MS: '300' }, false],
   ])('when a call never finishes and %s, then the exit is forced with code 1', async (_case, env, secondSignal) => {
     const server = await startServer({ DATABASE_URL: inject('databaseUrl'), TX_TIMEOUT_MS: '60000', ...env })
-    const created = await rpc(server.port, 'user.create', { login: uniqueLogin('stuck') })
-    const id = created.body.result?.id as number
-    const locker = new pg.Client({ connectionString: inject('databaseUrl') })
-    await locker.connect()
+    const row = await lockNewUser(server.port)
     try {
-      await locker.query('BEGIN')
-      await locker.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id])
-      rpc(server.port, 'user.delete', { id }).catch(() => {})
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      rpc(server.port, 'user.delete', { id: row.id }).catch(() => {})
+      await row.waiter()
       const signalled = performance.now()
       server.child.kill('SIGTERM')
       if (secondSignal) {
@@ -174,8 +191,7 @@ describe('the service process', () => {
       expect(await server.exited).toBe(1)
       expect(performance.now() - signalled).toBeLessThan(10_000)
     } finally {
-      await locker.query('ROLLBACK')
-      await locker.end()
+      await row.release('ROLLBACK')
     }
   })
 
