@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { parseEnv } from 'node:util'
 import envSchema from 'env-schema'
 
 /**
@@ -118,19 +120,30 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
+/** The process environment over a `.env` file, if there is one: the environment wins. */
+export function readEnvironment (envFile = '.env'): Record<string, string | undefined> {
+  let fromFile: Record<string, string | undefined> = {}
+  try {
+    fromFile = parseEnv(readFileSync(envFile, 'utf8'))
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ENOENT') throw error
+  }
+  return { ...fromFile, ...process.env }
+}
+
 /**
- * Reads and validates the configuration. `source` replaces the environment (tests pass
- * their own); a bad value throws a ConfigError whose message names the variable.
+ * Reads and validates the configuration (by default from `readEnvironment()`); a bad value
+ * throws a ConfigError whose message names the variable.
  */
-export function loadConfig (source?: Record<string, string | undefined>): Config {
+export function loadConfig (source: Record<string, string | undefined> = readEnvironment()): Config {
   let raw: Omit<Config, 'RPC_BATCH_CONCURRENCY' | 'API_KEYS'> & { RPC_BATCH_CONCURRENCY?: number, API_KEYS: string }
   try {
     raw = envSchema<typeof raw>({
       schema: structuredClone(schema),
-      // `NAME=` (empty) means unset, as in most .env files and container specs.
-      data: Object.fromEntries(Object.entries(source ?? process.env).filter(([, value]) => value !== undefined && value !== '')),
+      // `NAME=` (empty) means unset, as in .env.example and most container specs.
+      data: Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== '')),
       env: false,
-      dotenv: source === undefined,
+      dotenv: false,
     })
   } catch (error) {
     throw new ConfigError(`invalid configuration: ${(error as Error).message.replaceAll('env/', '')}`)

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseEnv } from 'node:util'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { projectRoot } from '../src/paths.js'
 
 describe('configuration', () => {
   it('when nothing is set, then the documented defaults apply', () => {
@@ -17,6 +21,11 @@ describe('configuration', () => {
   ])('when %s is %s, then loading fails with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError)
     expect(() => loadConfig({ [name]: value })).toThrow(name)
+  })
+
+  it('when .env.example is copied to .env as it is, then it loads and gives the defaults', () => {
+    const example = parseEnv(readFileSync(join(projectRoot, '.env.example'), 'utf8'))
+    expect(loadConfig(example)).toEqual(loadConfig({}))
   })
 
   it('when batch concurrency exceeds half the pool, then it is refused', () => {

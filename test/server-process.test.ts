@@ -10,7 +10,10 @@ import { freePort } from '../src/db/embedded-postgres.js'
 import { projectRoot } from '../src/paths.js'
 import { uniqueLogin } from './helpers.js'
 
-/** The built service, as `npm start` and the container run it. */
+/**
+ * The built service, as `npm start` and the container run it. It runs from a temporary
+ * folder, so a developer's own `.env` in the project does not change what is tested.
+ */
 const entry = join(projectRoot, 'dist', 'server.js')
 
 interface Running {
@@ -30,7 +33,7 @@ beforeAll(() => {
 async function startServer (env: Record<string, string>): Promise<Running> {
   const port = await freePort()
   const child = spawn(process.execPath, [entry], {
-    cwd: projectRoot,
+    cwd: tmpdir(),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -109,7 +112,7 @@ async function lockNewUser (port: number) {
 describe('the service process', () => {
   it('when a setting is invalid, then it exits 1 with one line naming the variable', async () => {
     for (const [name, value] of [['PORT', 'eighty'], ['TX_ISOLATION_LEVEL', 'Sometimes'], ['API_KEYS', 'ops:admin:0123456789abcdef0']]) {
-      const child = spawn(process.execPath, [entry], { cwd: projectRoot, env: { PATH: process.env.PATH ?? '', [name as string]: value as string } })
+      const child = spawn(process.execPath, [entry], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '', [name as string]: value as string } })
       let stderr = ''
       child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
       const code = await new Promise((resolve) => child.on('exit', resolve))
@@ -121,7 +124,7 @@ describe('the service process', () => {
   })
 
   it('when NODE_ENV=production has no API keys, then it refuses to start unless told otherwise', async () => {
-    const child = spawn(process.execPath, [entry], { cwd: projectRoot, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', DATABASE_URL: inject('databaseUrl') } })
+    const child = spawn(process.execPath, [entry], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', DATABASE_URL: inject('databaseUrl') } })
     let stderr = ''
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
     expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(1)
@@ -134,7 +137,7 @@ describe('the service process', () => {
     const { port } = blocker.address() as { port: number }
     try {
       const child = spawn(process.execPath, [entry], {
-        cwd: projectRoot,
+        cwd: tmpdir(),
         env: { PATH: process.env.PATH ?? '', DATABASE_URL: inject('databaseUrl'), HOST: '127.0.0.1', PORT: String(port) },
       })
       let stdout = ''

@@ -9,9 +9,9 @@ export interface RpcRouteOptions {
   bodyLimit: number
 }
 
-/** An RpcError that ends the HTTP exchange with a status other than 200. */
+/** An RpcError that ends the HTTP exchange with a status other than 200 (a hook's refusal). */
 export class HttpRpcError extends RpcError {
-  constructor (readonly statusCode: number, code: RpcError['code'], message: string, data?: unknown, readonly headers: Record<string, string> = {}) {
+  constructor (readonly statusCode: number, code: RpcError['code'], message: string, data?: unknown) {
     super(code, message, data)
   }
 }
@@ -19,8 +19,8 @@ export class HttpRpcError extends RpcError {
 /**
  * The HTTP face of JSON-RPC: POST with application/json only. Every JSON-RPC answer is
  * HTTP 200 (204 when there is nothing to send); transport failures (405, 413, 415, and
- * whatever `authenticate` refuses) keep their status but still carry a JSON-RPC error body
- * with `id: null`, so a generic client can read them. Who is calling (`request.caller`)
+ * HttpRpcErrors thrown by the scope's hooks, such as 429) keep their status but still carry
+ * a JSON-RPC error body with `id: null`, so a generic client can read them. Who is calling (`request.caller`)
  * is decided by the hooks of the enclosing scope (API keys, rate limits).
  */
 export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options) => {
@@ -35,7 +35,7 @@ export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options
   })
 
   app.setErrorHandler((error: FastifyError | HttpRpcError, request, reply) => {
-    if (error instanceof HttpRpcError) return sendError(reply, error.statusCode, error, error.headers)
+    if (error instanceof HttpRpcError) return sendError(reply, error.statusCode, error)
     const status = (error as FastifyError).statusCode ?? 500
     if (status === 413) {
       return sendError(reply, 413, new RpcError(ErrorCode.InvalidRequest, 'Request body too large', { limitBytes: bodyLimit }))
