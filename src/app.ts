@@ -66,7 +66,7 @@ export async function buildApp ({ config, databaseUrl, logger }: AppOptions) {
 
   await app.register(databasePlugin, { config, url: databaseUrl })
   const metrics = createMetrics(app.dbPool)
-  registerMetricsRoute(app, metrics, config.METRICS_TOKEN)
+  await registerMetricsRoute(app, metrics, config.METRICS_TOKEN)
   await registerHealthRoutes(app, app.dbPool, config.READINESS_TIMEOUT_MS)
 
   const document = buildOpenRpcDocument(methods, {

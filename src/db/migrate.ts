@@ -15,14 +15,13 @@ const prismaCli = join(dirname(require.resolve('prisma/package.json')), 'build',
  * operator runs), so the embedded database and an external one go through one path.
  * prisma.config.ts points the CLI at the project's offline schema engine.
  */
-export async function migrateDeploy (databaseUrl: string): Promise<string> {
+export async function migrateDeploy (databaseUrl: string): Promise<void> {
   try {
-    const { stdout } = await run(process.execPath, [prismaCli, 'migrate', 'deploy'], {
+    await run(process.execPath, [prismaCli, 'migrate', 'deploy'], {
       cwd: projectRoot,
       env: { ...process.env, DATABASE_URL: databaseUrl, PRISMA_HIDE_UPDATE_MESSAGE: '1' },
       timeout: 120_000,
     })
-    return stdout
   } catch (error) {
     const failure = error as { stdout?: string, stderr?: string, message: string }
     throw new Error(`prisma migrate deploy failed: ${failure.stderr || failure.stdout || failure.message}`)

@@ -1,9 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import bearerAuth from '@fastify/bearer-auth'
 import type { FastifyInstance } from 'fastify'
-import { createJSONRPCErrorResponse } from 'json-rpc-2.0'
 import type { ApiKeySpec } from '../config.js'
-import { ErrorCode } from '../rpc/errors.js'
+import { ErrorCode, RpcError } from '../rpc/errors.js'
 import type { Caller } from '../rpc/method.js'
 
 declare module 'fastify' {
@@ -56,6 +55,6 @@ export async function registerApiKeys (app: FastifyInstance, keys: ApiKeySpec[])
     specCompliance: 'rfc6749',
     verifyErrorLogLevel: 'info',
     contentType: 'application/json; charset=utf-8',
-    errorResponse: () => createJSONRPCErrorResponse(null, ErrorCode.Unauthorized, 'Unauthorized: send Authorization: Bearer <API key>') as never,
+    errorResponse: () => new RpcError(ErrorCode.Unauthorized, 'Unauthorized: send Authorization: Bearer <API key>').toResponse(null) as never,
   })
 }

@@ -1,4 +1,4 @@
-import { timingSafeEqual, createHash } from 'node:crypto'
+import bearerAuth from '@fastify/bearer-auth'
 import type { FastifyInstance } from 'fastify'
 import type pg from 'pg'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
@@ -57,17 +57,12 @@ export function createMetrics (pool: pg.Pool) {
 
 export type Metrics = ReturnType<typeof createMetrics>
 
-const digest = (text: string) => createHash('sha256').update(text).digest()
-
 /** GET /metrics; with a token set, only `Authorization: Bearer <token>` may scrape. */
-export function registerMetricsRoute (app: FastifyInstance, metrics: Metrics, token: string) {
-  const expected = token ? digest(token) : null
-  app.get('/metrics', async (request, reply) => {
-    if (expected) {
-      const header = request.headers.authorization ?? ''
-      const presented = header.startsWith('Bearer ') ? header.slice(7) : ''
-      if (!timingSafeEqual(digest(presented), expected)) return reply.code(401).send({ error: 'Unauthorized' })
-    }
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+export async function registerMetricsRoute (app: FastifyInstance, metrics: Metrics, token: string) {
+  // A scope of its own, so the token guards /metrics and nothing else.
+  await app.register(async (scope) => {
+    if (token) await scope.register(bearerAuth, { keys: [token], errorResponse: () => ({ error: 'Unauthorized' }), verifyErrorLogLevel: 'warn' })
+    scope.get('/metrics', async (_request, reply) =>
+      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()))
   })
 }

@@ -1,3 +1,5 @@
+import { createJSONRPCErrorResponse, type JSONRPCErrorResponse, type JSONRPCID } from 'json-rpc-2.0'
+
 /**
  * The service's error model: every error a client can see has one of these codes. The
  * codes are part of the API (README, OpenRPC document); never change one in place.
@@ -51,10 +53,9 @@ export class RpcError extends Error {
     super(message)
   }
 
-  toJSON () {
-    return this.data === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, data: this.data }
+  /** The JSON-RPC error response that carries this error. */
+  toResponse (id: JSONRPCID): JSONRPCErrorResponse {
+    return createJSONRPCErrorResponse(id, this.code, this.message, this.data)
   }
 }
 

@@ -1,5 +1,4 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify'
-import { createJSONRPCErrorResponse } from 'json-rpc-2.0'
 import { ErrorCode, RpcError } from './errors.js'
 import { PARSE_FAILED, type RpcServer } from './rpc-server.js'
 
@@ -69,5 +68,5 @@ function sendError (reply: FastifyReply, status: number, error: RpcError, header
     .code(status)
     .headers(headers)
     .type('application/json; charset=utf-8')
-    .send(createJSONRPCErrorResponse(null, error.code, error.message, error.data))
+    .send(error.toResponse(null))
 }

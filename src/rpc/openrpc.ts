@@ -56,7 +56,7 @@ function describeMethod (name: string, definition: AnyMethodDefinition) {
     name,
     summary: definition.summary,
     ...(definition.description ? { description: definition.description } : {}),
-    tags: [{ name: definition.access === 'write' ? 'write' : 'read' }],
+    tags: [{ name: definition.access }],
     paramStructure: 'either',
     params: order.map((param) => ({
       name: param,

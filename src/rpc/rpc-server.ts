@@ -1,19 +1,17 @@
 import type { FastifyBaseLogger } from 'fastify'
 import {
-  createJSONRPCErrorResponse,
   JSONRPCServer,
-  type JSONRPCErrorResponse,
   type JSONRPCRequest,
   type JSONRPCResponse,
   type JSONRPCServerMiddleware,
 } from 'json-rpc-2.0'
 import pLimit from 'p-limit'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
-import { ErrorCode, internalError, invalidRequest, RpcError, transactionConflict, unavailable } from './errors.js'
+import { ErrorCode, internalError, invalidRequest, RpcError, unavailable } from './errors.js'
 import type { Access, AnyMethodDefinition, Caller, MethodTable } from './method.js'
 import { parseParams } from './params.js'
 import { checkEnvelope } from './protocol.js'
-import { isUnavailable, isWriteConflict, runInTransaction, type TransactionSettings } from './transaction.js'
+import { isUnavailable, runInTransaction, type TransactionSettings } from './transaction.js'
 
 /** What the HTTP layer knows about the caller of one request. */
 export interface RequestScope {
@@ -77,7 +75,7 @@ export function createRpcServer (options: RpcServerOptions) {
   }
   server.addMethod(DISCOVER, () => options.discover())
   // Fallback only: the boundary middleware maps every error before the library sees it.
-  server.mapErrorToJSONRPCErrorResponse = (id) => createJSONRPCErrorResponse(id, ErrorCode.InternalError, 'Internal error')
+  server.mapErrorToJSONRPCErrorResponse = (id) => internalError().toResponse(id)
 
   const boundary: JSONRPCServerMiddleware<CallParams> = async (next, request, call) => {
     const started = process.hrtime.bigint()
@@ -90,7 +88,7 @@ export function createRpcServer (options: RpcServerOptions) {
     } catch (error) {
       const rpcError = toRpcError(error, call.log, label)
       outcome = rpcError.code
-      response = request.id === undefined ? null : errorResponse(request.id, rpcError)
+      response = request.id === undefined ? null : rpcError.toResponse(request.id)
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
     observer?.onCall?.(label, outcome, seconds)
@@ -129,12 +127,12 @@ export function createRpcServer (options: RpcServerOptions) {
     const envelope = checkEnvelope(item)
     if (!envelope.valid) {
       observer?.onCall?.('invalid', ErrorCode.InvalidRequest, 0)
-      return errorResponse(envelope.id, invalidRequest(envelope.reason))
+      return invalidRequest(envelope.reason).toResponse(envelope.id)
     }
     const { request } = envelope
     if (inFlight >= options.maxInFlight) {
       observer?.onCall?.('overloaded', ErrorCode.Unavailable, 0)
-      return request.id === undefined ? null : errorResponse(request.id, unavailable('Server overloaded'))
+      return request.id === undefined ? null : unavailable('Server overloaded').toResponse(request.id)
     }
     inFlight++
     try {
@@ -160,12 +158,12 @@ export function createRpcServer (options: RpcServerOptions) {
 
   async function answer (payload: unknown, scope: RequestScope): Promise<RpcReply> {
     if (payload === PARSE_FAILED) {
-      return errorResponse(null, new RpcError(ErrorCode.ParseError, 'Parse error'))
+      return new RpcError(ErrorCode.ParseError, 'Parse error').toResponse(null)
     }
     if (!Array.isArray(payload)) return await handleOne(payload, scope)
-    if (payload.length === 0) return errorResponse(null, invalidRequest('an empty batch'))
+    if (payload.length === 0) return invalidRequest('an empty batch').toResponse(null)
     if (payload.length > options.batchMax) {
-      return errorResponse(null, invalidRequest(`a batch of ${payload.length} requests is over the limit of ${options.batchMax}`))
+      return invalidRequest(`a batch of ${payload.length} requests is over the limit of ${options.batchMax}`).toResponse(null)
     }
     // A fresh limiter per batch: one batch takes at most batchConcurrency pool connections.
     const limit = pLimit(options.batchConcurrency)
@@ -184,18 +182,16 @@ export function createRpcServer (options: RpcServerOptions) {
 
 export type RpcServer = ReturnType<typeof createRpcServer>
 
-function errorResponse (id: JSONRPCRequest['id'], error: RpcError): JSONRPCErrorResponse {
-  return createJSONRPCErrorResponse(id ?? null, error.code, error.message, error.data)
-}
-
-/** Maps any thrown error to what a client may see; the unexpected ones are logged whole. */
+/**
+ * Maps any thrown error to what a client may see (the error model's one place): RpcErrors
+ * as they are, a database that cannot serve as -32011, the rest as -32603, logged whole.
+ */
 function toRpcError (error: unknown, log: FastifyBaseLogger, method: string): RpcError {
   if (error instanceof RpcError) return error
   if (isUnavailable(error)) {
     log.warn({ err: error, rpcMethod: method }, 'database unavailable')
     return unavailable()
   }
-  if (isWriteConflict(error)) return transactionConflict()
   log.error({ err: error, rpcMethod: method }, 'rpc call failed')
   return internalError()
 }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { IsolationLevel } from '../config.js'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
-import { RpcError, transactionConflict, unavailable } from './errors.js'
+import { transactionConflict } from './errors.js'
 
 export interface TransactionSettings {
   /** Unset: the database's default; setting one costs a statement per transaction. */
@@ -22,8 +22,8 @@ export interface TransactionHooks {
  * The one transaction boundary of the service (the successor of the original `DBDefer`):
  * each call gets its own interactive transaction, committed when the callback returns and
  * rolled back when it throws. Serialization failures and deadlocks re-run the whole
- * callback with jittered exponential backoff; a database that cannot be reached or that
- * has no free connection fails fast as -32011.
+ * callback with jittered exponential backoff, then become -32010. Every other error goes
+ * back to the caller as it is; the call boundary maps it (rpc-server.ts).
  */
 export async function runInTransaction<T> (
   prisma: PrismaClient,
@@ -39,15 +39,10 @@ export async function runInTransaction<T> (
         maxWait: settings.maxWaitMs,
       })
     } catch (error) {
-      if (error instanceof RpcError) throw error
-      if (isWriteConflict(error)) {
-        if (attempt >= settings.maxRetries) throw transactionConflict()
-        hooks.onRetry?.(attempt + 1, error)
-        await sleep(backoffMs(attempt))
-        continue
-      }
-      if (isUnavailable(error)) throw unavailable()
-      throw error
+      if (!isWriteConflict(error)) throw error
+      if (attempt >= settings.maxRetries) throw transactionConflict()
+      hooks.onRetry?.(attempt + 1, error)
+      await sleep(backoffMs(attempt))
     }
   }
 }

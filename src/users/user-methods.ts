@@ -10,6 +10,7 @@ import {
   LIST_LIMIT_MAX,
   loginSchema,
   nameSchema,
+  storableText,
   userIdSchema,
   userSchema,
   type LegacyUserDto,
@@ -147,9 +148,7 @@ export const userMethods = {
         .optional()
         .meta({ description: `Page size, 1-${LIST_LIMIT_MAX}, default ${LIST_LIMIT_DEFAULT}` }),
       cursor: cursorSchema.optional(),
-      loginPrefix: z.string({ error: 'loginPrefix must be a string' })
-        .refine((value) => value.isWellFormed() && !/\p{Cc}/u.test(value) && [...value].length <= 30,
-          'loginPrefix must be at most 30 characters, without control characters')
+      loginPrefix: storableText('loginPrefix')
         .optional()
         .meta({ maxLength: 30, description: 'Only logins that start with this text' }),
     }),

@@ -18,7 +18,7 @@ const MAX_INT4 = 2_147_483_647
  * characters. The JSON Schema keywords are added for the OpenRPC document, where maxLength
  * also counts code points.
  */
-const storableText = (what: string) =>
+export const storableText = (what: string) =>
   z.string({ error: `${what} must be a string` })
     .refine((value) => value.isWellFormed(), `${what} must be valid Unicode`)
     .refine((value) => !/\p{Cc}/u.test(value), `${what} must not contain control characters`)
