@@ -29,7 +29,7 @@ const schema = {
     TX_MAX_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
 
     RPC_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 16777216, default: 262144 },
-    RPC_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+    RPC_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     RPC_BATCH_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000 },
     RPC_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, maximum: 100000, default: 256 },
 
@@ -42,8 +42,8 @@ const schema = {
     API_KEYS: { type: 'string', default: '' },
     METRICS_TOKEN: { type: 'string', default: '' },
     RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, maximum: 3600000, default: 60000 },
-    RATE_LIMIT_PER_KEY: { type: 'integer', minimum: 0, maximum: 10000000, default: 30000 },
-    RATE_LIMIT_PER_IP: { type: 'integer', minimum: 0, maximum: 10000000, default: 60000 },
+    RATE_LIMIT_PER_KEY: { type: 'integer', minimum: 0, maximum: 10000000, default: 0 },
+    RATE_LIMIT_PER_IP: { type: 'integer', minimum: 0, maximum: 10000000, default: 0 },
     ALLOW_INSECURE_PRODUCTION: { type: 'boolean', default: false },
   },
 } as const
@@ -85,9 +85,9 @@ export interface Config {
   API_KEYS: ApiKeySpec[]
   METRICS_TOKEN: string
   RATE_LIMIT_WINDOW_MS: number
-  /** Calls per window for one API key (0 = no limit). */
+  /** Calls per window for one API key (0, the default: no limit; the in-flight cap guards overload). */
   RATE_LIMIT_PER_KEY: number
-  /** Requests per window from one client address (0 = no limit). */
+  /** Requests per window from one client address (0, the default: no limit). */
   RATE_LIMIT_PER_IP: number
   ALLOW_INSECURE_PRODUCTION: boolean
 }

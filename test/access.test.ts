@@ -88,6 +88,27 @@ describe('the keyring', () => {
 })
 
 describe('rate limits', () => {
+  it('when the limits are left at their defaults, then one address sending many calls is never throttled', async () => {
+    const open = await buildTestApp({ API_KEYS: `billing:write:${WRITER}` })
+    try {
+      const statuses = new Set<number>()
+      // Far past what a limit of a few per window would allow, from one address and one key.
+      for (let i = 0; i < 300; i++) {
+        const response = await open.inject({
+          method: 'POST',
+          url: '/rpc',
+          remoteAddress: '10.9.8.6',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${WRITER}` },
+          payload: { jsonrpc: '2.0', method: 'rpc.discover', id: i },
+        })
+        statuses.add(response.statusCode)
+      }
+      expect([...statuses]).toEqual([200])
+    } finally {
+      await open.close()
+    }
+  })
+
   it('when one key goes past its limit, then HTTP 429 with Retry-After and a -32029 body; another key is unaffected', async () => {
     const limited = await buildTestApp({
       API_KEYS: `billing:write:${WRITER},reports:read:${READER}`,
