@@ -19,6 +19,7 @@ const schema = {
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
     DATABASE_POOL_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     DATABASE_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 2000 },
+    DATABASE_PREPARED_STATEMENTS: { type: 'boolean', default: true },
     EMBEDDED_DATABASE_DIR: { type: 'string', minLength: 1, default: '.data/postgres' },
     EMBEDDED_DATABASE_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
     MIGRATE_ON_START: { type: 'boolean', default: false },
@@ -62,6 +63,8 @@ export interface Config {
   DATABASE_URL?: string
   DATABASE_POOL_MAX: number
   DATABASE_CONNECT_TIMEOUT_MS: number
+  /** Named prepared statements; off behind a transaction-mode PgBouncer older than 1.21. */
+  DATABASE_PREPARED_STATEMENTS: boolean
   EMBEDDED_DATABASE_DIR: string
   EMBEDDED_DATABASE_PORT: number
   /** Apply pending migrations to DATABASE_URL before serving (the embedded database always is). */

@@ -24,7 +24,7 @@ describe('a database that cannot serve', () => {
   })
 
   it('when every pool connection is held, then a new call gets -32011 instead of waiting forever', async () => {
-    const database = createDatabase({ url: inject('databaseUrl'), max: 1, connectTimeoutMs: 300 })
+    const database = createDatabase({ url: inject('databaseUrl'), max: 1, connectTimeoutMs: 300, preparedStatements: true })
     closers.push(() => database.close())
     let release!: () => void
     const held = new Promise<void>((resolve) => { release = resolve })
@@ -47,7 +47,7 @@ describe('a database that cannot serve', () => {
   })
 
   it('when in-flight calls reach RPC_MAX_IN_FLIGHT, then the next one gets -32011 at once, and a drain waits for the first', async () => {
-    const database = createDatabase({ url: inject('databaseUrl'), max: 2, connectTimeoutMs: 1000 })
+    const database = createDatabase({ url: inject('databaseUrl'), max: 2, connectTimeoutMs: 1000, preparedStatements: true })
     closers.push(() => database.close())
     let release!: () => void
     const held = new Promise<void>((resolve) => { release = resolve })

@@ -6,7 +6,7 @@ import { scope, testMethod, testRpcServer } from './rpc-fixtures.js'
 
 let database: DatabaseHandle
 beforeAll(() => {
-  database = createDatabase({ url: inject('databaseUrl'), max: 4, connectTimeoutMs: 2000 })
+  database = createDatabase({ url: inject('databaseUrl'), max: 4, connectTimeoutMs: 2000, preparedStatements: true })
 })
 afterAll(async () => { await database.close() })
 

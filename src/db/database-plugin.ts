@@ -23,6 +23,7 @@ export default fp<DatabasePluginOptions>(async (app, { config, url }) => {
     url,
     max: config.DATABASE_POOL_MAX,
     connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
     // pg-pool's end() resolves before its sockets are gone, so a database stopped right
     // after (the embedded one) ends them "unexpectedly"; that is expected then.
     onError: (error) => {
