@@ -10,21 +10,26 @@ const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'
 const METRICS_TOKEN = 'scrape-token-xmlrpc-123'
 
-/** The bridge on `/`, as an old ServerProxy("http://host:8000/") expects, with its log lines kept. */
-let app: App
-const logLines: Array<Record<string, unknown>> = []
-beforeAll(async () => {
+/** A service on the test database whose log lines are kept, to read what it logged. */
+async function buildLoggedApp (env: Record<string, string>) {
   const databaseUrl = inject('databaseUrl')
-  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: databaseUrl, XMLRPC_PATH: '/', METRICS_TOKEN })
+  const lines: Array<Record<string, unknown>> = []
   const sink = new Writable({
     write (chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) logLines.push(JSON.parse(line) as Record<string, unknown>)
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>)
       done()
     },
   })
-  app = await buildApp({ config, databaseUrl, logger: pino({ level: 'info' }, sink) })
-  await app.ready()
-})
+  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: databaseUrl, ...env })
+  const built = await buildApp({ config, databaseUrl, logger: pino({ level: 'info' }, sink) })
+  await built.ready()
+  return { app: built, lines }
+}
+
+/** The bridge on `/`, as an old ServerProxy("http://host:8000/") expects; open access. */
+let app: App
+let logLines: Array<Record<string, unknown>>
+beforeAll(async () => { ({ app, lines: logLines } = await buildLoggedApp({ XMLRPC_PATH: '/', METRICS_TOKEN })) })
 afterAll(async () => { await app.close() })
 
 const createUser = (login: string, ...names: string[]) => methodCall('create_user', text(login), ...names)
@@ -169,7 +174,7 @@ describe('who still calls over XML-RPC', () => {
   const scrape = async () => (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).body
   const sample = (body: string, series: string) => Number(body.split('\n').find((line) => line.startsWith(`${series} `))?.split(' ').at(-1) ?? 0)
 
-  it('when calls arrive by both protocols, then metrics and the per-call log line say which transport', async () => {
+  it('when calls arrive by both protocols, then metrics and the per-call log line say which transport, and which key', async () => {
     const before = await scrape()
     await postXml(app, methodCall('get_user', int(2_147_483_601)))
     await call(app, 'get_user', [2_147_483_601])
@@ -180,8 +185,19 @@ describe('who still calls over XML-RPC', () => {
       const latency = `rpc_call_duration_seconds_count{method="get_user",transport="${transport}"}`
       expect(sample(after, latency) - sample(before, latency), latency).toBe(1)
     }
-    const lines = logLines.filter((line) => line.msg === 'rpc call' && line.rpcMethod === 'get_user' && line.outcome === -32004)
-    expect(lines.map((line) => line.transport)).toEqual(expect.arrayContaining(['xmlrpc', 'jsonrpc']))
+
+    const keyed = await buildLoggedApp({ XMLRPC_PATH: '/', API_KEYS: `billing:write:${WRITER}` })
+    try {
+      await postXml(keyed.app, methodCall('get_user', int(2_147_483_601)), { authorization: `Bearer ${WRITER}` })
+      await keyed.app.inject({ method: 'POST', url: '/rpc', headers: { 'content-type': 'application/json', authorization: `Bearer ${WRITER}` }, payload: JSON.stringify({ jsonrpc: '2.0', method: 'get_user', params: [1], id: 1 }) })
+      const lines = keyed.lines.filter((line) => line.msg === 'rpc call')
+      expect(lines).toEqual([
+        expect.objectContaining({ rpcMethod: 'get_user', transport: 'xmlrpc', keyId: 'billing' }),
+        expect.objectContaining({ rpcMethod: 'get_user', transport: 'jsonrpc', keyId: 'billing' }),
+      ])
+    } finally {
+      await keyed.app.close()
+    }
   })
 
   it('when a body is refused before it is a call, then the log line says why', async () => {

@@ -100,7 +100,7 @@ export function createRpcServer (options: RpcServerOptions) {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
     const transport = transportOf(call)
     observer?.onCall?.(label, outcome, seconds, transport)
-    call.log.info({ rpcMethod: label, outcome, durationMs: Math.round(seconds * 1e6) / 1e3, notification: request.id === undefined, transport }, 'rpc call')
+    call.log.info({ rpcMethod: label, outcome, durationMs: Math.round(seconds * 1e6) / 1e3, notification: request.id === undefined, transport, keyId: call.caller.keyId }, 'rpc call')
     return response
   }
 
