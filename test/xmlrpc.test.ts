@@ -123,6 +123,18 @@ describe('the old service\'s calls over XML-RPC', () => {
     expect(await readResponse(answer.body)).toMatchObject({ result: { login, first_name: ' Bare ' } })
   })
 
+  it('when a value is a <double>, a <boolean>, CDATA or a date, then it is read as the type table says', async () => {
+    const login = uniqueLogin('types')
+    const read = async (body: string) => await readResponse((await postXml(app, body)).body)
+    expect(await read(methodCall('create_user', `<value><string><![CDATA[${login}]]></string></value>`, text('<CDATA>')))).toMatchObject({ result: { login } })
+    const list = (limit: string) => methodCall('user.list', `<value><struct><member><name>limit</name><value>${limit}</value></member><member><name>loginPrefix</name>${text(login)}</member></struct></value>`)
+    expect(await read(list('<double>1.0</double>'))).toMatchObject({ result: { items: [{ login }], nextCursor: null } })
+    expect(await read(list('<boolean>1</boolean>'))).toEqual({ fault: { faultCode: -32602, faultString: 'Invalid params' } })
+    expect(await read(list('<boolean>2</boolean>'))).toEqual({ fault: { faultCode: -32600, faultString: 'Invalid Request: <boolean> must be 0 or 1, not "2"' } })
+    expect(await read(list('<double>1e400</double>'))).toEqual({ fault: { faultCode: -32600, faultString: 'Invalid Request: <double> "1e400" is not a finite number' } })
+    expect(await read(list('<dateTime.iso8601>20260101T12:00:00</dateTime.iso8601>'))).toEqual({ fault: { faultCode: -32600, faultString: 'Invalid Request: <dateTime.iso8601> values are not supported: no method takes one' } })
+  })
+
   it('when a param has the wrong type, then the method\'s own validation answers -32602', async () => {
     const answer = await postXml(app, methodCall('get_user', text('1')))
     expect(await readResponse(answer.body)).toEqual({ fault: { faultCode: -32602, faultString: 'Invalid params' } })
@@ -228,6 +240,12 @@ describe('HTTP around the bridge', () => {
     expect('fault' in reading ? reading.fault.faultCode : 'result').toBe(status === 200 ? 'result' : -32600)
   })
 
+  it('when a POST has no content type, then 415 with a fault body', async () => {
+    const answer = await app.inject({ method: 'POST', url: '/', payload: Buffer.from(methodCall('system.listMethods')) })
+    expect(answer.statusCode).toBe(415)
+    expect(await readResponse(answer.body)).toEqual({ fault: { faultCode: -32600, faultString: 'Unsupported Media Type: send Content-Type: text/xml in UTF-8' } })
+  })
+
   it('when the bridge is on, then /rpc still speaks JSON-RPC beside it', async () => {
     const { status, body } = await call(app, 'get_user', [2_147_483_602])
     expect(status).toBe(200)
@@ -297,39 +315,35 @@ const withBytes = (body: string, bytes: number[]) => {
   return Buffer.concat([Buffer.from(before ?? ''), Buffer.from(bytes), Buffer.from(after ?? '')])
 }
 
-const hostile: Array<[string, (login: string) => string | Buffer, number, number, string | RegExp]> = [
-  ['billion laughs', (login) => withDoctype(LAUGHS, createUser(login, '<value><string>&lol9;</string></value>')),
-    200, -32700, 'Parse error: a DOCTYPE is not allowed'],
-  ['an XXE naming a local file', (login) => withDoctype(XXE, createUser(login, '<value><string>&xxe;</string></value>')),
-    200, -32700, 'Parse error: a DOCTYPE is not allowed'],
-  ['an entity reference with no DOCTYPE', (login) => createUser(login, '<value><string>&xxe;</string></value>'),
-    200, -32700, /^Parse error: .*undefined entity/],
-  ['deep nesting', (login) => createUser(login, text('A'), `${'<value><array><data>'.repeat(200)}${'</data></array></value>'.repeat(200)}`),
-    200, -32700, 'Parse error: elements are nested deeper than 32'],
-  ['a huge string (within the body limit)', (login) => createUser(login, text('x'.repeat(200_000))),
-    200, -32602, 'Invalid params'],
-  ['a body over the limit', (login) => createUser(login, text('x'.repeat(300_000))),
-    413, -32600, 'Request body too large'],
-  ['invalid UTF-8 bytes', (login) => withBytes(createUser(login, text('@@')), [0xff, 0xfe]),
-    200, -32700, 'Parse error: the body is not valid UTF-8'],
-  ['an overlong UTF-8 encoding of "/"', (login) => withBytes(createUser(login, text('@@')), [0xc0, 0xaf]),
-    200, -32700, 'Parse error: the body is not valid UTF-8'],
-  ['a declared encoding other than UTF-8', (login) => createUser(login).replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="ISO-8859-1"?>'),
-    200, -32700, 'Parse error: the encoding must be UTF-8, not ISO-8859-1'],
-  ['an <i4> beyond 32 bits', (login) => createUser(login, text('A'), '<value><i4>4294967296</i4></value>'),
-    200, -32600, 'Invalid Request: <i4> 4294967296 is outside 32 bits'],
-  ['an unknown type tag', (login) => createUser(login, '<value><i8>1</i8></value>'),
-    200, -32600, 'Invalid Request: unknown value type <i8>'],
-  ['a missing methodName', (login) => createUser(login).replace('<methodName>create_user</methodName>', ''),
-    200, -32600, 'Invalid Request: <methodName> is missing'],
-  ['a wrong parameter count', (login) => createUser(login, text('A'), text('B'), text('C')),
-    200, -32602, 'Invalid params'],
-  ['not XML at all', (login) => JSON.stringify({ jsonrpc: '2.0', method: 'create_user', params: [login], id: 1 }),
-    200, -32700, /^Parse error: /],
+interface HostileCase {
+  name: string
+  status: number
+  faultCode: number
+  faultString: string | RegExp
+  body: (login: string) => string | Buffer
+}
+
+const hostile: HostileCase[] = [
+  { name: 'billion laughs', status: 200, faultCode: -32700, faultString: 'Parse error: a DOCTYPE is not allowed', body: (login) => withDoctype(LAUGHS, createUser(login, '<value><string>&lol9;</string></value>')) },
+  { name: 'an XXE naming a local file', status: 200, faultCode: -32700, faultString: 'Parse error: a DOCTYPE is not allowed', body: (login) => withDoctype(XXE, createUser(login, '<value><string>&xxe;</string></value>')) },
+  { name: 'an entity reference with no DOCTYPE', status: 200, faultCode: -32700, faultString: /^Parse error: .*undefined entity/, body: (login) => createUser(login, '<value><string>&xxe;</string></value>') },
+  { name: 'deep nesting', status: 200, faultCode: -32700, faultString: 'Parse error: elements are nested deeper than 32', body: (login) => createUser(login, text('A'), `${'<value><array><data>'.repeat(200)}${'</data></array></value>'.repeat(200)}`) },
+  { name: 'a huge string (within the body limit)', status: 200, faultCode: -32602, faultString: 'Invalid params', body: (login) => createUser(login, text('x'.repeat(200_000))) },
+  { name: 'a body over the limit', status: 413, faultCode: -32600, faultString: 'Request body too large', body: (login) => createUser(login, text('x'.repeat(300_000))) },
+  { name: 'invalid UTF-8 bytes', status: 200, faultCode: -32700, faultString: 'Parse error: the body is not valid UTF-8', body: (login) => withBytes(createUser(login, text('@@')), [0xff, 0xfe]) },
+  { name: 'an overlong UTF-8 encoding of "/"', status: 200, faultCode: -32700, faultString: 'Parse error: the body is not valid UTF-8', body: (login) => withBytes(createUser(login, text('@@')), [0xc0, 0xaf]) },
+  { name: 'a declared encoding other than UTF-8', status: 200, faultCode: -32700, faultString: 'Parse error: the encoding must be UTF-8, not ISO-8859-1', body: (login) => createUser(login).replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="ISO-8859-1"?>') },
+  { name: 'an <i4> beyond 32 bits', status: 200, faultCode: -32600, faultString: 'Invalid Request: <i4> 4294967296 is outside 32 bits', body: (login) => createUser(login, text('A'), '<value><i4>4294967296</i4></value>') },
+  { name: 'an unknown type tag', status: 200, faultCode: -32600, faultString: 'Invalid Request: unknown value type <i8>', body: (login) => createUser(login, '<value><i8>1</i8></value>') },
+  { name: 'a missing methodName', status: 200, faultCode: -32600, faultString: 'Invalid Request: <methodName> is missing', body: (login) => createUser(login).replace('<methodName>create_user</methodName>', '') },
+  { name: 'a struct member named twice', status: 200, faultCode: -32600, faultString: 'Invalid Request: the member "login" appears twice', body: (login) => methodCall('user.create', `<value><struct><member><name>login</name>${text(login)}</member><member><name>login</name>${text('other')}</member></struct></value>`) },
+  { name: 'a wrong parameter count', status: 200, faultCode: -32602, faultString: 'Invalid params', body: (login) => createUser(login, text('A'), text('B'), text('C')) },
+  { name: 'an empty body', status: 200, faultCode: -32700, faultString: 'Parse error: 1:0: document must contain a root element.', body: () => '' },
+  { name: 'not XML at all', status: 200, faultCode: -32700, faultString: /^Parse error: /, body: (login) => JSON.stringify({ jsonrpc: '2.0', method: 'create_user', params: [login], id: 1 }) },
 ]
 
 describe('hostile bodies', () => {
-  it.each(hostile)('when the body has %s, then HTTP %i with fault %i, never a 5xx, and nothing is written', async (_case, body, status, faultCode, faultString) => {
+  it.each(hostile)('when the body has $name, then HTTP $status with fault $faultCode, never a 5xx, and nothing is written', async ({ body, status, faultCode, faultString }) => {
     const login = uniqueLogin('hostile')
     const answer = await postXml(app, body(login))
     expect(answer.status).toBe(status)
