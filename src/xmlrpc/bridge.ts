@@ -16,7 +16,7 @@ const DISCOVER: JSONRPCRequest = { jsonrpc: '2.0', method: 'rpc.discover', id: C
  * declared order, as the old service took them; a single `<struct>` param is the named form
  * (`{user_id: 1}`), so every method can be called either way, as over JSON-RPC.
  */
-export function toJsonRpcRequest (call: XmlRpcCall): JSONRPCRequest {
+function toJsonRpcRequest (call: XmlRpcCall): JSONRPCRequest {
   const [first] = call.params
   const named = call.params.length === 1 && typeof first === 'object' && first !== null && !Array.isArray(first)
   return { jsonrpc: '2.0', method: call.methodName, params: named ? first : call.params, id: CALL_ID }
@@ -60,5 +60,3 @@ export function createXmlRpcBridge (rpc: RpcServer) {
     }
   }
 }
-
-export type XmlRpcBridge = ReturnType<typeof createXmlRpcBridge>
