@@ -13,6 +13,7 @@ import { rpcRoute } from './rpc/http-route.js'
 import { buildOpenRpcDocument } from './rpc/openrpc.js'
 import { createRpcServer } from './rpc/rpc-server.js'
 import { userMethods } from './users/user-methods.js'
+import { xmlRpcRoute } from './xmlrpc/xmlrpc-route.js'
 
 /** Every model's methods; a second model adds its table here. */
 export const methods = { ...userMethods }
@@ -93,7 +94,7 @@ export async function buildApp ({ config, databaseUrl, logger }: AppOptions) {
   // client has gone still finishes before the pool it needs is ended.
   app.addHook('onClose', async () => { await rpc.drain() })
 
-  // Keys and rate limits guard /rpc only; health and metrics stay cheap and open.
+  // Keys and rate limits guard /rpc (and the XML-RPC bridge, when on); health and metrics stay cheap and open.
   await app.register(async (scope) => {
     await registerRateLimits(scope, {
       windowMs: config.RATE_LIMIT_WINDOW_MS,
@@ -102,6 +103,7 @@ export async function buildApp ({ config, databaseUrl, logger }: AppOptions) {
     })
     await registerApiKeys(scope, config.API_KEYS)
     await scope.register(rpcRoute, { rpc, path: '/rpc', bodyLimit: config.RPC_BODY_LIMIT_BYTES })
+    if (config.XMLRPC_PATH) await scope.register(xmlRpcRoute, { rpc, path: config.XMLRPC_PATH, bodyLimit: config.RPC_BODY_LIMIT_BYTES })
   })
 
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'Not Found' }))

@@ -33,6 +33,7 @@ const schema = {
     RPC_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     RPC_BATCH_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000 },
     RPC_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, maximum: 100000, default: 256 },
+    XMLRPC_PATH: { type: 'string', pattern: '^/[A-Za-z0-9._~/-]*$' },
 
     SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 10000 },
     REQUEST_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 30000 },
@@ -79,6 +80,8 @@ export interface Config {
   /** Members of one batch that run at once; derived from the pool size when unset. */
   RPC_BATCH_CONCURRENCY: number
   RPC_MAX_IN_FLIGHT: number
+  /** Where the XML-RPC bridge answers (src/xmlrpc/); unset: no such endpoint. */
+  XMLRPC_PATH?: string
   SHUTDOWN_GRACE_MS: number
   REQUEST_TIMEOUT_MS: number
   CONNECTION_TIMEOUT_MS: number
@@ -102,6 +105,9 @@ export interface ApiKeySpec {
 }
 
 const MIN_SECRET_LENGTH = 16
+
+/** Paths the service already serves, so the XML-RPC bridge cannot take one of them. */
+const TAKEN_PATHS = ['/rpc', '/healthz', '/readyz', '/metrics']
 
 /** `API_KEYS=billing:write:<secret>,reports:read:<secret>`; secrets are never logged. */
 function parseApiKeys (text: string): ApiKeySpec[] {
@@ -156,6 +162,9 @@ export function loadConfig (source: Record<string, string | undefined> = readEnv
   const concurrency = raw.RPC_BATCH_CONCURRENCY ?? Math.min(4, batchCeiling)
   if (concurrency > batchCeiling) {
     throw new ConfigError(`invalid configuration: RPC_BATCH_CONCURRENCY must be <= ${batchCeiling} (half of DATABASE_POOL_MAX)`)
+  }
+  if (raw.XMLRPC_PATH && TAKEN_PATHS.includes(raw.XMLRPC_PATH)) {
+    throw new ConfigError(`invalid configuration: XMLRPC_PATH must not be ${raw.XMLRPC_PATH}, which another route serves`)
   }
   const config: Config = { ...raw, RPC_BATCH_CONCURRENCY: concurrency, API_KEYS: parseApiKeys(raw.API_KEYS) }
   refuseUnsafeProduction(config)

@@ -18,9 +18,9 @@ describe('/metrics', () => {
     const before = (await scrape(app)).body
     await call(app, 'user.get', { id: 2147483600 })
     const after = (await scrape(app)).body
-    const notFound = /^rpc_calls_total\{method="user.get",outcome="-32004"\}/
+    const notFound = /^rpc_calls_total\{method="user.get",outcome="-32004",transport="jsonrpc"\}/
     expect(sample(after, notFound) - sample(before, notFound)).toBe(1)
-    const latencyCount = /^rpc_call_duration_seconds_count\{method="user.get"\}/
+    const latencyCount = /^rpc_call_duration_seconds_count\{method="user.get",transport="jsonrpc"\}/
     expect(sample(after, latencyCount) - sample(before, latencyCount)).toBe(1)
   })
 
@@ -37,7 +37,7 @@ describe('/metrics', () => {
     await call(app, 'made.up.method.4711')
     const { body } = await scrape(app)
     expect(body).not.toContain('made.up.method.4711')
-    expect(body).toMatch(/^rpc_calls_total\{method="unknown",outcome="-32601"\} \d+/m)
+    expect(body).toMatch(/^rpc_calls_total\{method="unknown",outcome="-32601",transport="jsonrpc"\} \d+/m)
   })
 
   it('when the token is wrong or missing, then 401', async () => {

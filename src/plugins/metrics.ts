@@ -6,7 +6,7 @@ import type { RpcObserver } from '../rpc/rpc-server.js'
 
 /**
  * Prometheus metrics, one registry per app (tests build many apps in one process):
- * calls by method and outcome, call latency, transaction retries, pool usage and the
+ * calls by method, outcome and transport, call latency, transaction retries, pool usage and the
  * process metrics prom-client collects by default.
  */
 export function createMetrics (pool: pg.Pool) {
@@ -15,14 +15,14 @@ export function createMetrics (pool: pg.Pool) {
 
   const calls = new Counter({
     name: 'rpc_calls_total',
-    help: 'JSON-RPC calls by method and outcome (ok or the error code)',
-    labelNames: ['method', 'outcome'] as const,
+    help: 'RPC calls by method, outcome (ok or the error code) and transport (jsonrpc or xmlrpc)',
+    labelNames: ['method', 'outcome', 'transport'] as const,
     registers: [registry],
   })
   const latency = new Histogram({
     name: 'rpc_call_duration_seconds',
-    help: 'JSON-RPC call latency, transaction included',
-    labelNames: ['method'] as const,
+    help: 'RPC call latency, transaction included, by method and transport',
+    labelNames: ['method', 'transport'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   })
@@ -46,9 +46,9 @@ export function createMetrics (pool: pg.Pool) {
   })
 
   const observer: RpcObserver = {
-    onCall: (method, outcome, seconds) => {
-      calls.inc({ method, outcome: String(outcome) })
-      if (seconds > 0) latency.observe({ method }, seconds)
+    onCall: (method, outcome, seconds, transport) => {
+      calls.inc({ method, outcome: String(outcome), transport })
+      if (seconds > 0) latency.observe({ method, transport }, seconds)
     },
     onRetry: (method) => retries.inc({ method }),
   }

@@ -13,10 +13,15 @@ import { parseParams } from './params.js'
 import { checkEnvelope } from './protocol.js'
 import { isUnavailable, runInTransaction, type TransactionSettings } from './transaction.js'
 
+/** The encoding a call arrived in: JSON-RPC on /rpc, or the XML-RPC bridge (src/xmlrpc/). */
+export type Transport = 'jsonrpc' | 'xmlrpc'
+
 /** What the HTTP layer knows about the caller of one request. */
 export interface RequestScope {
   log: FastifyBaseLogger
   caller: Caller
+  /** Unset means JSON-RPC, the service's own protocol; labels metrics and the call's log line. */
+  transport?: Transport
 }
 
 interface CallParams extends RequestScope {
@@ -27,7 +32,7 @@ interface CallParams extends RequestScope {
 export type Outcome = 'ok' | number
 
 export interface RpcObserver {
-  onCall?: (method: string, outcome: Outcome, seconds: number) => void
+  onCall?: (method: string, outcome: Outcome, seconds: number, transport: Transport) => void
   onRetry?: (method: string) => void
 }
 
@@ -49,6 +54,8 @@ export const PARSE_FAILED = Symbol('parse failed')
 export type RpcReply = JSONRPCResponse | JSONRPCResponse[] | null
 
 const DISCOVER = 'rpc.discover'
+
+const transportOf = (scope: RequestScope): Transport => scope.transport ?? 'jsonrpc'
 
 /**
  * The protocol engine: validates envelopes, runs batches with bounded concurrency, and runs
@@ -91,8 +98,9 @@ export function createRpcServer (options: RpcServerOptions) {
       response = request.id === undefined ? null : rpcError.toResponse(request.id)
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
-    observer?.onCall?.(label, outcome, seconds)
-    call.log.info({ rpcMethod: label, outcome, durationMs: Math.round(seconds * 1e6) / 1e3, notification: request.id === undefined }, 'rpc call')
+    const transport = transportOf(call)
+    observer?.onCall?.(label, outcome, seconds, transport)
+    call.log.info({ rpcMethod: label, outcome, durationMs: Math.round(seconds * 1e6) / 1e3, notification: request.id === undefined, transport, keyId: call.caller.keyId }, 'rpc call')
     return response
   }
 
@@ -126,12 +134,12 @@ export function createRpcServer (options: RpcServerOptions) {
   async function handleOne (item: unknown, scope: RequestScope): Promise<JSONRPCResponse | null> {
     const envelope = checkEnvelope(item)
     if (!envelope.valid) {
-      observer?.onCall?.('invalid', ErrorCode.InvalidRequest, 0)
+      observer?.onCall?.('invalid', ErrorCode.InvalidRequest, 0, transportOf(scope))
       return invalidRequest(envelope.reason).toResponse(envelope.id)
     }
     const { request } = envelope
     if (inFlight >= options.maxInFlight) {
-      observer?.onCall?.('overloaded', ErrorCode.Unavailable, 0)
+      observer?.onCall?.('overloaded', ErrorCode.Unavailable, 0, transportOf(scope))
       return request.id === undefined ? null : unavailable('Server overloaded').toResponse(request.id)
     }
     inFlight++
