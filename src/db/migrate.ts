@@ -13,13 +13,15 @@ const prismaCli = join(dirname(require.resolve('prisma/package.json')), 'build',
 /**
  * Applies pending migrations with the real `prisma migrate deploy` (the same command an
  * operator runs), so the embedded database and an external one go through one path.
- * prisma.config.ts points the CLI at the project's offline schema engine.
+ * prisma.config.ts points the CLI at the project's offline schema engine. The URL is given as
+ * both DATABASE_URL and DIRECT_DATABASE_URL, which prisma.config.ts prefers, so neither the
+ * environment nor a `.env` file can send the CLI elsewhere.
  */
 export async function migrateDeploy (databaseUrl: string): Promise<void> {
   try {
     await run(process.execPath, [prismaCli, 'migrate', 'deploy'], {
       cwd: projectRoot,
-      env: { ...process.env, DATABASE_URL: databaseUrl, PRISMA_HIDE_UPDATE_MESSAGE: '1' },
+      env: { ...process.env, DATABASE_URL: databaseUrl, DIRECT_DATABASE_URL: databaseUrl, PRISMA_HIDE_UPDATE_MESSAGE: '1' },
       timeout: 120_000,
     })
   } catch (error) {
