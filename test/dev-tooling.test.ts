@@ -1,0 +1,70 @@
+// `npm run dev` (scripts/dev.ts): the service from source, restarted on change, readable logs,
+// on the same embedded database as `npm start`, held across restarts.
+import { spawn } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort } from '../src/db/embedded/port-choice.js'
+import { embeddedToolEnv, eventually, projectCopy, rpcOver, runningPostmaster } from './tooling-helpers.js'
+
+let project: Awaited<ReturnType<typeof projectCopy>>
+beforeAll(async () => { project = await projectCopy() })
+afterAll(async () => { await project.remove() })
+
+const summaryOf = async (port: number, method: string) =>
+  ((await rpcOver(port, 'rpc.discover')).result?.methods as Array<{ name: string, summary: string }> | undefined)
+    ?.find((entry) => entry.name === method)?.summary
+
+describe('npm run dev', { timeout: 180_000 }, () => {
+  it('when a method changes, then the service restarts with it, on the same embedded database, and logs stay readable', async () => {
+    const port = await freePort()
+    const dataDir = join(project.path, '.data', 'postgres')
+    // A process group of its own, so the Ctrl-C below reaches every process of it, as a terminal's does.
+    const dev = spawn('npm', ['run', 'dev'], {
+      cwd: project.path,
+      env: { ...embeddedToolEnv(dataDir), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    })
+    const exited = new Promise<[number | null, string | null]>((resolve) => dev.on('exit', (code, signal) => resolve([code, signal])))
+    // Closed once every process of the session has exited: they all write to these pipes.
+    const allGone = Promise.all([new Promise((resolve) => dev.stdout.on('close', resolve)), new Promise((resolve) => dev.stderr.on('close', resolve))])
+    let output = ''
+    dev.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    dev.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    let interruptedAt = 0
+    const readyLines = () => output.split('\n').filter((line) => /INFO.*: user-rpc ready/.test(line)).length
+    try {
+      await eventually(async () => readyLines() === 1, 90_000, 'the service starting')
+      expect(await summaryOf(port, 'user.get')).toBe('Get a user by id')
+      const database = await runningPostmaster(dataDir)
+      expect(database).not.toBeNull()
+      // pino-pretty's lines, not pino's JSON.
+      expect(output).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: user-rpc ready$/m)
+      expect(output).not.toMatch(/^\{"level"/m)
+
+      const methodsFile = join(project.path, 'src', 'users', 'user-methods.ts')
+      const source = await readFile(methodsFile, 'utf8')
+      await writeFile(methodsFile, source.replace("summary: 'Get a user by id'", "summary: 'Get one user by id'"))
+      await eventually(async () => readyLines() === 2, 60_000, 'the service restarting')
+      expect(await summaryOf(port, 'user.get')).toBe('Get one user by id')
+      expect(output).toContain('embedded PostgreSQL joined (already running)')
+      expect(await runningPostmaster(dataDir)).toEqual(database)
+    } finally {
+      interruptedAt = output.length
+      process.kill(-dev.pid!, 'SIGINT')
+      // npm itself ends on the signal, as it does in a terminal; the session's own processes
+      // shut down behind it.
+      const [code, signal] = await exited
+      expect(code === 0 || signal === 'SIGINT').toBe(true)
+      await allGone
+    }
+    // One Ctrl-C reached the service once: it drained and closed, with no forced exit ("second
+    // SIGINT, exiting"); then the session let the database go, and it stopped.
+    const shutdown = output.slice(interruptedAt)
+    expect(shutdown).toMatch(/shutting down: draining calls in flight\n\s+signal: "SIGINT"/)
+    expect(shutdown).toContain('shut down cleanly')
+    expect(shutdown).not.toMatch(/second SIG/)
+    await eventually(async () => await runningPostmaster(dataDir) === null, 10_000, 'the embedded server stopping')
+  })
+})
