@@ -11,6 +11,7 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/client/package.json ./packages/client/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
@@ -23,13 +24,15 @@ RUN npm run build
 FROM node:24-bookworm-slim AS runtime-modules
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --omit=optional --no-audit --no-fund
+COPY packages/client/package.json ./packages/client/
+RUN npm ci --omit=dev --omit=optional --workspaces=false --no-audit --no-fund
 
 # Serving's dependencies plus the optional ones: the Prisma CLI and the schema engine's wasm.
 FROM node:24-bookworm-slim AS migrate-modules
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+COPY packages/client/package.json ./packages/client/
+RUN npm ci --omit=dev --workspaces=false --no-audit --no-fund
 
 # The migrate image: the Prisma CLI on the project's offline schema engine (tools/schema-engine).
 # prisma.config.ts reads the database settings through src/config.ts, hence the sources.

