@@ -2,6 +2,8 @@
  * `npm run dev`: the service from source, restarted when a file it imports changes, with
  * readable logs. Same settings, `.env` and embedded database as `npm start`; nothing to set up.
  *
+ * - The Prisma client is generated first (a fresh clone has none; a pulled schema change
+ *   needs a new one), as `npm start`'s build does.
  * - `tsx watch` runs src/server.ts without a build and restarts it within a second of a save
  *   (src/generated/ included, so `npx prisma generate` restarts it too). It does not
  *   type-check: the editor and `npm test` do. A `tsc --watch` + `node --watch` pair would, but
@@ -12,17 +14,30 @@
  * - The service still writes JSON lines, as in production; they are made readable here, by
  *   pino-pretty, which only this script loads.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import pinoPretty from 'pino-pretty'
 import { loadToolConfig } from '../src/config.js'
 import { projectRoot } from '../src/paths.js'
 
-const tsxCli = createRequire(import.meta.url).resolve('tsx/cli')
+const require = createRequire(import.meta.url)
+const tsxCli = require.resolve('tsx/cli')
+const prismaCli = join(dirname(require.resolve('prisma/package.json')), 'build', 'index.js')
 const config = loadToolConfig()
 
 const say = (line: string) => process.stderr.write(`dev: ${line}\n`)
+
+const generated = spawnSync(process.execPath, [prismaCli, 'generate', '--no-hints'], {
+  cwd: projectRoot,
+  env: { ...process.env, PRISMA_HIDE_UPDATE_MESSAGE: '1' },
+  stdio: ['ignore', 'ignore', 'inherit'],
+})
+if (generated.status !== 0) {
+  say('prisma generate failed')
+  process.exit(1)
+}
 
 // Imported only when used, as the service does: a DATABASE_URL needs none of it.
 const database = config.DATABASE_URL

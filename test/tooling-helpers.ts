@@ -19,6 +19,8 @@ export async function runProgram (program: string, args: string[], options: { cw
   return await new Promise((resolve) => {
     const child = execFile(program, args, { cwd: options.cwd ?? projectRoot, env: options.env ?? process.env, timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }))
+    // A program that exits before reading its input closes the pipe: not a failure of ours.
+    child.stdin?.on('error', () => {})
     child.stdin?.end(options.input ?? '')
   })
 }
