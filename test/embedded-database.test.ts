@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, it } from 'vitest'
 import { acquireEmbeddedPostgres } from '../src/db/embedded-postgres.js'
 import { freePort } from '../src/db/embedded/port-choice.js'
 import { projectRoot } from '../src/paths.js'
@@ -16,8 +16,9 @@ let folder: Awaited<ReturnType<typeof scratchFolder>>
 beforeAll(async () => { folder = await scratchFolder('embedded') })
 afterAll(async () => { await folder.remove() })
 
-describe('one embedded PostgreSQL per data folder', { timeout: 120_000 }, () => {
-  it('when two services start on one data folder at once, then one PostgreSQL serves both and stops only after the last', async () => {
+// Each test has a data folder of its own, so they run at once.
+describe.concurrent('one embedded PostgreSQL per data folder', { timeout: 120_000 }, () => {
+  it('when two services start on one data folder at once, then one PostgreSQL serves both and stops only after the last', async ({ expect }) => {
     const dir = join(folder.path, 'shared')
     const [first, second] = await Promise.all([startService({ EMBEDDED_DATABASE_DIR: dir }), startService({ EMBEDDED_DATABASE_DIR: dir })])
     const server = await runningPostmaster(dir)
@@ -36,7 +37,7 @@ describe('one embedded PostgreSQL per data folder', { timeout: 120_000 }, () => 
     expect(await listening(server!.port)).toBe(false)
   })
 
-  it('when the server stops and starts again, then it keeps its port; when another program has taken it, it moves, says so, and keeps the new one', async () => {
+  it('when the server stops and starts again, then it keeps its port; when another program has taken it, it moves, says so, and keeps the new one', async ({ expect }) => {
     const dir = join(folder.path, 'port')
     const firstRun = await acquireEmbeddedPostgres({ dir })
     await firstRun.release()
@@ -60,7 +61,7 @@ describe('one embedded PostgreSQL per data folder', { timeout: 120_000 }, () => 
     }
   })
 
-  it('when EMBEDDED_DATABASE_PORT names a port, then the server listens there', async () => {
+  it('when EMBEDDED_DATABASE_PORT names a port, then the server listens there', async ({ expect }) => {
     const port = await freePort()
     const server = await acquireEmbeddedPostgres({ dir: join(folder.path, 'fixed'), port })
     try {
@@ -71,7 +72,7 @@ describe('one embedded PostgreSQL per data folder', { timeout: 120_000 }, () => 
     }
   })
 
-  it('when the process holding the server is killed, then the keeper stops the server', async () => {
+  it('when the process holding the server is killed, then the keeper stops the server', async ({ expect }) => {
     const dir = join(folder.path, 'killed')
     // A process that takes the server and dies without a word (the built module, plain node).
     const holder = spawn(process.execPath, ['--input-type=module', '-e', `
