@@ -75,7 +75,7 @@ export interface Config {
   EMBEDDED_DATABASE_DIR: string
   /** Unset: the port the data folder last ran on; 0: a free port at each start. */
   EMBEDDED_DATABASE_PORT?: number
-  /** Apply pending migrations to DATABASE_URL before serving (the embedded database always is). */
+  /** Apply pending migrations (through DIRECT_DATABASE_URL if set) before serving; needs the Prisma CLI. The embedded database always is. */
   MIGRATE_ON_START: boolean
   /** Unset: the server's default (PostgreSQL's is ReadCommitted), with no extra statement per call. */
   TX_ISOLATION_LEVEL?: IsolationLevel

@@ -9,7 +9,7 @@ import { acquireEmbeddedPostgres } from '../src/db/embedded-postgres.js'
 import { freePort } from '../src/db/embedded/port-choice.js'
 import { projectRoot } from '../src/paths.js'
 import { uniqueLogin } from './helpers.js'
-import { startService } from './service-process.js'
+import { startService, type RunningService } from './service-process.js'
 import { eventually, listening, rpcOver, runningPostmaster, scratchFolder } from './tooling-helpers.js'
 
 let folder: Awaited<ReturnType<typeof scratchFolder>>
@@ -21,20 +21,27 @@ describe.concurrent('one embedded PostgreSQL per data folder', { timeout: 120_00
   it('when two services start on one data folder at once, then one PostgreSQL serves both and stops only after the last', async ({ expect }) => {
     const dir = join(folder.path, 'shared')
     const [first, second] = await Promise.all([startService({ EMBEDDED_DATABASE_DIR: dir }), startService({ EMBEDDED_DATABASE_DIR: dir })])
-    const server = await runningPostmaster(dir)
-    expect(server).not.toBeNull()
+    const stopped = new Set<RunningService>()
+    const stop = async (service: RunningService) => { stopped.add(service); return await service.stop() }
+    try {
+      const server = await runningPostmaster(dir)
+      expect(server).not.toBeNull()
 
-    const login = uniqueLogin('shared')
-    const created = await rpcOver(first.port, 'user.create', { login })
-    expect((await rpcOver(second.port, 'user.getByLogin', { login })).result).toEqual(created.result)
+      const login = uniqueLogin('shared')
+      const created = await rpcOver(first.port, 'user.create', { login })
+      expect((await rpcOver(second.port, 'user.getByLogin', { login })).result).toEqual(created.result)
 
-    expect(await first.stop()).toBe(0)
-    expect(await runningPostmaster(dir)).toEqual(server)
-    expect((await rpcOver(second.port, 'user.create', { login: uniqueLogin('after') })).result).toBeDefined()
+      expect(await stop(first)).toBe(0)
+      expect(await runningPostmaster(dir)).toEqual(server)
+      expect((await rpcOver(second.port, 'user.create', { login: uniqueLogin('after') })).result).toBeDefined()
 
-    expect(await second.stop()).toBe(0)
-    expect(await runningPostmaster(dir)).toBeNull()
-    expect(await listening(server!.port)).toBe(false)
+      expect(await stop(second)).toBe(0)
+      expect(await runningPostmaster(dir)).toBeNull()
+      expect(await listening(server!.port)).toBe(false)
+    } finally {
+      // A failed assertion must not leave a service running.
+      for (const service of [first, second]) if (!stopped.has(service)) await service.stop()
+    }
   })
 
   it('when the server stops and starts again, then it keeps its port; when another program has taken it, it moves, says so, and keeps the new one', async ({ expect }) => {
