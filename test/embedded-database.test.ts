@@ -2,6 +2,7 @@
 // server per data folder, started by the first user, stopped after the last, on a port that
 // stays the same from one start to the next.
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, it } from 'vitest'
@@ -51,6 +52,9 @@ describe.concurrent('one embedded PostgreSQL per data folder', { timeout: 120_00
     const secondRun = await acquireEmbeddedPostgres({ dir })
     expect(secondRun.port).toBe(firstRun.port)
     await secondRun.release()
+    // The last release leaves nothing behind: no server, no keeper (the folder may go at once).
+    expect(await runningPostmaster(dir)).toBeNull()
+    expect(existsSync(join(`${dir}.run`, 'keeper.pid'))).toBe(false)
 
     const squatter = await occupy(firstRun.port)
     const notices: string[] = []

@@ -9,7 +9,7 @@ import { projectRoot } from '../src/paths.js'
 export async function scratchFolder (prefix: string) {
   const path = await mkdtemp(join(tmpdir(), `user-rpc-${prefix}-`))
   await chmod(path, 0o755)
-  return { path, remove: () => rm(path, { recursive: true, force: true }) }
+  return { path, remove: () => rm(path, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }) }
 }
 
 export interface Outcome { code: number | null, stdout: string, stderr: string }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, unlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureDatabase, initialiseCluster, startCluster, SUPERUSER } from './embedded/cluster.js'
@@ -110,7 +110,11 @@ export async function acquireEmbeddedPostgres (options: EmbeddedOptions): Promis
       released = true
       await withLock(state.lock, async () => {
         await removeLease(state.leases, held.lease)
-        if ((await liveLeases(state.leases)).length === 0) await stopPostmaster(dir)
+        if ((await liveLeases(state.leases)).length > 0) return
+        await stopPostmaster(dir)
+        // Nothing left for the keeper to watch. Ended here, it cannot touch the folder once this
+        // resolves (a caller may delete it right away).
+        await stopKeeper(state.keeper)
       })
     },
   }
@@ -153,6 +157,18 @@ async function ensureKeeper (dir: string, pidFile: string) {
   if (keeper.pid === undefined) throw new Error('embedded database: could not start its keeper process')
   await writeFile(pidFile, `${keeper.pid}\n`)
   keeper.unref()
+}
+
+/** Ends the keeper, if one runs, and waits (briefly) for it to be gone. */
+async function stopKeeper (pidFile: string) {
+  const pid = Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10)
+  if (pid > 0 && isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGTERM')
+    } catch { /* gone already */ }
+    for (let waited = 0; waited < 2_000 && isAlive(pid); waited += 20) await sleep(20)
+  }
+  await unlink(pidFile).catch(() => {})
 }
 
 async function exists (path: string) {
