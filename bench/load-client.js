@@ -1,9 +1,17 @@
 // @ts-check
 /**
- * The load generator, a process of its own (forked by run-one.js, never inside a server):
+ * The load generator, a process of its own (forked by measure.js, never inside a server):
  * `concurrency` keep-alive connections, each in a closed loop (send one request, wait for
- * the answer, check it, send the next). It warms up, then measures a fixed window, then
- * lets the requests still in flight finish (so none spills into the next run) and exits.
+ * the answer, check it, send the next). It warms up, measures a window, then lets the
+ * requests still in flight finish (so none spills into the next run) and exits.
+ *
+ * The warm-up lasts its time and, beyond it, until every connection has had its first
+ * answer: all connections start at once, so until then the loop is not in its steady state.
+ * The window opens on an answer and closes on the first answer once its time has passed.
+ * Answers are what is counted, and slow requests come back in waves (128 batches of 100
+ * share the pool fairly, so they finish together, seconds apart): a window cut by the clock
+ * would count a wave more or less depending on where the cut falls; one cut on answers
+ * holds whole waves, and is indistinguishable from a clock cut when answers are frequent.
  *
  * Messages: it receives one `LoadJob`; sends `{ type: 'window-start' }` and
  * `{ type: 'window-end' }` as the window opens and closes (the parent samples the server
@@ -29,7 +37,8 @@ import { workloads } from './workloads.js'
 /**
  * @typedef {object} LoadResult
  * @property {'result'} type
- * @property {number} seconds          the window's length as measured here
+ * @property {number} warmupSeconds    the warm-up's length as it came out
+ * @property {number} seconds          the window's length, from the answer that opened it to the one that closed it
  * @property {number} requests         answered in the window
  * @property {number} calls            requests × calls per request
  * @property {number} errors           wrong answers and failed requests, in the whole run, plus any still unanswered at the drain limit
@@ -39,8 +48,12 @@ import { workloads } from './workloads.js'
  * @property {number} cpuShare         this process's CPU time over the window's wall time (1 = a core)
  */
 
-/** Longest the in-flight requests may take to finish once the window has closed. */
-const DRAIN_LIMIT_MS = 60_000
+/**
+ * Longest to wait for an answer that ends a phase (the first answer of every connection,
+ * the one that opens the window, the one that closes it, the last one): a server that stops
+ * answering ends the run with errors rather than hanging it.
+ */
+const ANSWER_LIMIT_MS = 60_000
 const MAX_ERROR_SAMPLES = 5
 
 /** Latencies in a growable Float64Array: no per-answer allocation, one copy per doubling. */
@@ -59,6 +72,15 @@ class Samples {
   values () { return this.#values.slice(0, this.#count) }
 }
 
+/** A promise and the function that settles it, for the moments that end a phase. */
+function moment () {
+  /** @type {() => void} */
+  let resolve = () => {}
+  /** @type {Promise<void>} */
+  const reached = new Promise((_resolve) => { resolve = () => _resolve() })
+  return { reached, resolve }
+}
+
 /** @param {LoadJob} job */
 async function run (job) {
   const workload = workloads.get(job.workload)
@@ -66,7 +88,7 @@ async function run (job) {
   const next = workload.generator(job.context)
   const head = `POST ${workload.path} HTTP/1.1\r\nHost: ${job.host}:${job.port}\r\nContent-Type: ${workload.contentType}\r\nContent-Length: `
 
-  /** @type {'warmup' | 'window' | 'drain'} */
+  /** @type {'warmup' | 'opening' | 'window' | 'drain'} */
   let phase = 'warmup'
   let requests = 0
   let errors = 0
@@ -75,13 +97,33 @@ async function run (job) {
   /** @type {Set<string>} */
   const reasons = new Set()
   let inFlight = 0
-  /** @type {() => void} */
-  let drained = () => {}
+  let started = 0
+  const allStarted = moment()
+  const opened = moment()
+  const closed = moment()
+  const drained = moment()
+  const window = { start: 0, deadline: Infinity, end: 0, cpuStart: process.cpuUsage(), cpu: process.cpuUsage() }
+
+  const openWindow = (/** @type {number} */ now) => {
+    phase = 'window'
+    window.start = now
+    window.deadline = now + job.windowMs
+    window.cpuStart = process.cpuUsage()
+    process.send?.({ type: 'window-start' })
+    opened.resolve()
+  }
+  const closeWindow = (/** @type {number} */ now) => {
+    phase = 'drain'
+    window.end = now
+    window.cpu = process.cpuUsage(window.cpuStart)
+    process.send?.({ type: 'window-end' })
+    closed.resolve()
+  }
 
   /** @param {string} reason */
   const countError = (reason) => {
     errors++
-    if (phase === 'warmup') warmupErrors++
+    if (phase === 'warmup' || phase === 'opening') warmupErrors++
     if (reasons.size < MAX_ERROR_SAMPLES) reasons.add(reason)
   }
 
@@ -92,6 +134,7 @@ async function run (job) {
       /** @type {import('./workloads.js').Call | null} */
       call: null,
       sentAt: 0,
+      answered: false,
     }
     const send = () => {
       const call = next()
@@ -101,17 +144,25 @@ async function run (job) {
       connection.send(head + Buffer.byteLength(call.body) + '\r\n\r\n' + call.body)
     }
     const settle = () => {
+      if (!state.answered) {
+        state.answered = true
+        if (++started === job.concurrency) allStarted.resolve()
+      }
       inFlight--
       if (phase !== 'drain') send()
-      else if (inFlight === 0) drained()
+      else if (inFlight === 0) drained.resolve()
     }
     const connection = new HttpConnection({
       host: job.host,
       port: job.port,
       onAnswer: ({ status, body }) => {
+        const now = performance.now()
+        // The answer that opens the window is its first; the one that closes it is not in it.
+        if (phase === 'opening') openWindow(now)
+        else if (phase === 'window' && now >= window.deadline) closeWindow(now)
         if (phase === 'window') {
           requests++
-          samples.add(performance.now() - state.sentAt)
+          samples.add(now - state.sentAt)
         }
         if (status !== 200) countError(`HTTP ${status}: ${body.slice(0, 120)}`)
         else {
@@ -131,33 +182,30 @@ async function run (job) {
     return state
   }
 
+  const warmupStart = performance.now()
   const loops = Array.from({ length: job.concurrency }, loop)
 
   await sleep(job.warmupMs)
-  phase = 'window'
-  const windowStart = performance.now()
-  const cpuStart = process.cpuUsage()
-  process.send?.({ type: 'window-start' })
+  await Promise.race([allStarted.reached, sleep(ANSWER_LIMIT_MS)])
+  phase = 'opening'
+  await Promise.race([opened.reached, sleep(ANSWER_LIMIT_MS)])
+  // No answer came to open or close the window: the clock does, and the errors say why.
+  if (!window.start) openWindow(performance.now())
+  await Promise.race([closed.reached, sleep(job.windowMs + ANSWER_LIMIT_MS)])
+  if (!window.end) closeWindow(performance.now())
 
-  await sleep(job.windowMs)
-  const windowEnd = performance.now()
-  const cpu = process.cpuUsage(cpuStart)
-  phase = 'drain'
-  process.send?.({ type: 'window-end' })
-  const seconds = (windowEnd - windowStart) / 1000
-
-  if (inFlight > 0) {
-    await Promise.race([new Promise((resolve) => { drained = () => resolve(undefined) }), sleep(DRAIN_LIMIT_MS)])
-  }
+  if (inFlight > 0) await Promise.race([drained.reached, sleep(ANSWER_LIMIT_MS)])
   if (inFlight > 0) {
     errors += inFlight
-    reasons.add(`${inFlight} request(s) unanswered ${DRAIN_LIMIT_MS / 1000} s after the window`)
+    reasons.add(`${inFlight} request(s) unanswered ${ANSWER_LIMIT_MS / 1000} s after the window`)
   }
   for (const state of loops) state.connection?.close()
 
+  const seconds = (window.end - window.start) / 1000
   /** @type {LoadResult} */
   const result = {
     type: 'result',
+    warmupSeconds: (window.start - warmupStart) / 1000,
     seconds,
     requests,
     calls: requests * workload.callsPerRequest,
@@ -165,7 +213,7 @@ async function run (job) {
     warmupErrors,
     errorSamples: [...reasons],
     latenciesMs: samples.values(),
-    cpuShare: (cpu.user + cpu.system) / 1e6 / seconds,
+    cpuShare: (window.cpu.user + window.cpu.system) / 1e6 / seconds,
   }
   await new Promise((resolve) => process.send?.(result, undefined, undefined, resolve))
 }

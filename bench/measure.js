@@ -18,6 +18,7 @@ const loadClient = join(dirname(fileURLToPath(import.meta.url)), 'load-client.js
  * @typedef {object} RunResult
  * @property {string} target
  * @property {number} round
+ * @property {number} warmupSeconds
  * @property {number} seconds
  * @property {number} requests
  * @property {number} calls
@@ -94,6 +95,7 @@ export async function measureRun (request) {
     return {
       target: request.target,
       round: request.round,
+      warmupSeconds: result.warmupSeconds,
       seconds: result.seconds,
       requests: result.requests,
       calls: result.calls,

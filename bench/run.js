@@ -138,7 +138,8 @@ async function main (config) {
         })
         progress(`[${runNumber}/${total}] ${name} × ${concurrency} ${target.name} #${round}: ` +
           `${Math.round(result.callsPerSecond)} calls/s, p99 ${result.latencyMs.count ? result.latencyMs.p99.toFixed(1) : '–'} ms, ` +
-          `${result.errors} errors, load gen CPU ${Math.round(result.clientCpuShare * 100)}%${result.problems.length ? ', INVALID' : ''}`)
+          `${result.errors} errors, load gen CPU ${Math.round(result.clientCpuShare * 100)}%` +
+          `${result.warmupSeconds > config.warmupSeconds + 0.5 ? `, warm-up ${result.warmupSeconds.toFixed(1)} s` : ''}${result.problems.length ? ', INVALID' : ''}`)
         runs.push(result)
       }
       const cell = summarizeCell(name, concurrency, chosen.map((target) => target.name), runs)
