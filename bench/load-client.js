@@ -18,7 +18,7 @@
  * then), and one `LoadResult` once the last answer is in.
  *
  * Every answer is checked, in the warm-up and the drain too: throughput and latencies come
- * from the window alone, but a wrong answer is wrong whenever it comes.
+ * from the window's right answers alone, but a wrong answer is an error whenever it comes.
  */
 import { HttpConnection } from './http-connection.js'
 import { workloads } from './workloads.js'
@@ -39,12 +39,12 @@ import { workloads } from './workloads.js'
  * @property {'result'} type
  * @property {number} warmupSeconds    the warm-up's length as it came out
  * @property {number} seconds          the window's length, from the answer that opened it to the one that closed it
- * @property {number} requests         answered in the window
+ * @property {number} requests         answered rightly in the window
  * @property {number} calls            requests × calls per request
  * @property {number} errors           wrong answers and failed requests, in the whole run, plus any still unanswered at the drain limit
  * @property {number} warmupErrors
  * @property {string[]} errorSamples   the first few distinct reasons
- * @property {Float64Array} latenciesMs  one per answer in the window, in arrival order
+ * @property {Float64Array} latenciesMs  one per right answer in the window, in arrival order
  * @property {number} cpuShare         this process's CPU time over the window's wall time (1 = a core)
  */
 
@@ -160,14 +160,12 @@ async function run (job) {
         // The answer that opens the window is its first; the one that closes it is not in it.
         if (phase === 'opening') openWindow(now)
         else if (phase === 'window' && now >= window.deadline) closeWindow(now)
-        if (phase === 'window') {
+        const problem = status === 200 ? workload.check(body, state.call?.expected) : `HTTP ${status}: ${body.slice(0, 120)}`
+        // Only right answers count: a service that refuses fast must not look fast.
+        if (problem) countError(problem)
+        else if (phase === 'window') {
           requests++
           samples.add(now - state.sentAt)
-        }
-        if (status !== 200) countError(`HTTP ${status}: ${body.slice(0, 120)}`)
-        else {
-          const problem = workload.check(body, state.call?.expected)
-          if (problem) countError(problem)
         }
         settle()
       },

@@ -90,7 +90,7 @@ export async function measureRun (request) {
     const problems = [
       ...(result.errors > 0 ? [`${result.errors} error(s): ${result.errorSamples.slice(0, 3).join('; ')}`] : []),
       // A latency longer than the window leaves nothing measured, which is no result either.
-      ...(result.requests === 0 ? [`no answer within the ${request.seconds} s window`] : []),
+      ...(result.requests === 0 ? [`no right answer within the ${request.seconds} s window`] : []),
     ]
     return {
       target: request.target,

@@ -38,7 +38,7 @@ export function formatHeader (meta) {
     `- Node ${meta.node}; PostgreSQL ${meta.postgres.version} (${meta.postgres.kind === 'embedded' ? 'embedded, started by the benchmark' : 'external, BENCH_DATABASE_URL, a fresh database'}), ${meta.seedUsers} seeded users.`,
     `- Pool: ${meta.poolSize} connections for each side with a database; a batch runs ${meta.batchConcurrency} members at once on both.`,
     `- Each run: ${meta.warmupSeconds} s warm-up (longer until every connection has had an answer), then ${meta.seconds} s measured, from an answer to the first answer after ${meta.seconds} s (slow batches come back in waves; a window cut on answers holds whole ones). Order in a cell: ${order}. Calls/s are the mean of the rounds (each round in brackets); latencies are over every round's samples together.`,
-    '- Load generator: its own process per run, raw keep-alive sockets, one request in flight per connection; every answer is checked. CPU shares are of one core.',
+    '- Load generator: its own process per run, raw keep-alive sockets, one request in flight per connection. Every answer is checked; calls/s and latencies count right answers only, and a side with any wrong answer (or none in its window) is INVALID. CPU shares are of one core.',
     ...meta.targets.map((target) => `- **${target.name}**: ${target.description}.`),
   ].join('\n')
 }

@@ -41,7 +41,8 @@ const here = dirname(fileURLToPath(import.meta.url))
 /**
  * The service's own settings are left at their defaults: every variable it reads is passed
  * empty (which it treats as unset), so neither the caller's shell nor a `.env` file in the
- * project can change what is measured. Only the ones the brief names are set.
+ * project can change what is measured. Only what a run needs is set: the database, where to
+ * listen (startBuiltService picks the port), warn-level logs and open access.
  * @param {TargetContext} context
  */
 async function startService ({ databaseUrl, output }) {
