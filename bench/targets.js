@@ -42,13 +42,14 @@ const here = dirname(fileURLToPath(import.meta.url))
  * The service's own settings are left at their defaults: every variable it reads is passed
  * empty (which it treats as unset), so neither the caller's shell nor a `.env` file in the
  * project can change what is measured. Only what a run needs is set: the database, where to
- * listen (startBuiltService picks the port), warn-level logs and open access.
+ * listen (startBuiltService picks the port) and open access. Its log stays at the default
+ * level, info: one line per call, written to a file as a production log would be.
  * @param {TargetContext} context
  */
 async function startService ({ databaseUrl, output }) {
   const setByHarness = new Set(['HOST', 'PORT', 'EMBEDDED_DATABASE_DIR'])
   const unset = Object.fromEntries(configVariables.filter((name) => !setByHarness.has(name)).map((name) => [name, '']))
-  const service = await startBuiltService({ ...unset, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', API_KEYS: '' }, { output })
+  const service = await startBuiltService({ ...unset, DATABASE_URL: databaseUrl, API_KEYS: '' }, { output })
   if (service.pid === undefined) throw new Error('the service has no pid')
   return { port: Number(new URL(service.url).port), pids: [service.pid], stop: service.stop }
 }

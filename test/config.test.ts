@@ -8,7 +8,7 @@ import { projectRoot } from '../src/paths.js'
 describe('configuration', () => {
   it('when nothing is set, then the documented defaults apply', () => {
     const config = loadConfig({})
-    expect(config).toMatchObject({ HOST: '127.0.0.1', PORT: 8000, EMBEDDED_DATABASE_DIR: '.data/postgres', DATABASE_POOL_MAX: 10, RPC_BATCH_CONCURRENCY: 4, RPC_BATCH_MAX: 100 })
+    expect(config).toMatchObject({ HOST: '127.0.0.1', PORT: 8000, EMBEDDED_DATABASE_DIR: '.data/postgres', DATABASE_POOL_MAX: 10, RPC_BATCH_CONCURRENCY: 4, RPC_BATCH_MAX: 100, RPC_MAX_IN_FLIGHT: 1024 })
     // No rate limit by default: a safety net must not bind below the service's own capacity.
     expect(config).toMatchObject({ RATE_LIMIT_PER_IP: 0, RATE_LIMIT_PER_KEY: 0 })
     expect(config.DATABASE_URL).toBeUndefined()
