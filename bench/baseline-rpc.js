@@ -9,7 +9,6 @@
  */
 import Fastify from 'fastify'
 import pLimit from 'p-limit'
-import { serviceDefaults } from './service-defaults.js'
 
 /** An error a method answers with, sent to the client as it is. */
 export class MethodError extends Error {
@@ -27,9 +26,9 @@ export class MethodError extends Error {
 /**
  * @typedef {object} BaselineOptions
  * @property {Record<string, Method>} methods
- * @property {number} [batchMax]
- * @property {number} [batchConcurrency]
- * @property {number} [bodyLimit]
+ * @property {number} batchMax
+ * @property {number} batchConcurrency
+ * @property {number} bodyLimit
  */
 
 /** @param {RpcId} id @param {number} code @param {string} message @param {unknown} [data] */
@@ -40,12 +39,7 @@ const errorAnswer = (id, code, message, data) =>
 const isId = (value) => typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value)) || value === null
 
 /** @param {BaselineOptions} options */
-export function buildBaselineApp ({
-  methods,
-  batchMax = serviceDefaults.batchMax,
-  batchConcurrency = serviceDefaults.batchConcurrency,
-  bodyLimit = serviceDefaults.bodyLimit,
-}) {
+export function buildBaselineApp ({ methods, batchMax, batchConcurrency, bodyLimit }) {
   const app = Fastify({ logger: false, bodyLimit })
 
   /** @param {unknown} item */

@@ -5,9 +5,11 @@
  * this machine, i.e. the most any side could do here. The only thing not constant is the
  * user id (or login) copied from the params, so the load client's checks pass unchanged.
  *
- * Env: PORT (0 = any), HOST. Started by the benchmark (targets.js).
+ * Env: PORT (0 = any), HOST, and the service's settings it copies (baseline-settings.js).
+ * Started by the benchmark (targets.js).
  */
 import { buildBaselineApp, serveBaseline } from './baseline-rpc.js'
+import { fromBaselineEnv } from './baseline-settings.js'
 
 const STAMP = '2026-01-01T12:00:00.000Z'
 const USER = { id: 1, login: 'ada', firstName: 'Bench', lastName: 'User', createdAt: STAMP, updatedAt: STAMP }
@@ -22,6 +24,7 @@ const param = (params, name, position) => Array.isArray(params)
   : /** @type {Record<string, unknown> | undefined} */ (params)?.[name]
 
 const app = buildBaselineApp({
+  ...fromBaselineEnv(process.env),
   methods: {
     'user.create': (params) => ({ ...USER, login: param(params, 'login', 0) }),
     'user.get': (params) => ({ ...USER, id: param(params, 'id', 0) }),

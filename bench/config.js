@@ -17,6 +17,8 @@ import { defaultWorkloads, workloads } from './workloads.js'
  * @property {number} seedUsers
  * @property {string | undefined} databaseUrl   unset: an embedded PostgreSQL
  * @property {boolean} writeDocs       also copy the chart to docs/bench.svg
+ * @property {Record<string, string>} serviceEnv   settings the service runs with, beside its defaults
+ * @property {string[]} serviceNodeArgs  Node/V8 flags the service runs with
  */
 
 export class BenchConfigError extends Error {}
@@ -32,6 +34,8 @@ export const variables = {
   BENCH_SEED_USERS: 'users seeded for the read workloads (default 1000)',
   BENCH_DATABASE_URL: 'a PostgreSQL role that may create databases; unset: embedded PostgreSQL',
   BENCH_WRITE_DOCS: '1: also write the chart to docs/bench.svg',
+  BENCH_SERVICE_ENV: 'space-separated NAME=value settings for the service, to measure a lever against its floor (default none)',
+  BENCH_SERVICE_NODE_ARGS: 'space-separated Node/V8 flags for the service, e.g. --max-semi-space-size=32 (default none)',
 }
 
 /**
@@ -84,5 +88,21 @@ export function readBenchConfig (env) {
     seedUsers,
     databaseUrl: value('BENCH_DATABASE_URL'),
     writeDocs: value('BENCH_WRITE_DOCS') === '1',
+    serviceEnv: settings(value('BENCH_SERVICE_ENV')),
+    serviceNodeArgs: (value('BENCH_SERVICE_NODE_ARGS') ?? '').split(/\s+/).filter(Boolean),
   }
+}
+
+/**
+ * `NAME=value NAME2=value2`: settings for one lever's run.
+ * @param {string | undefined} text
+ * @returns {Record<string, string>}
+ */
+function settings (text) {
+  const pairs = (text ?? '').split(/\s+/).filter(Boolean).map((pair) => {
+    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair)
+    if (!match) throw new BenchConfigError(`BENCH_SERVICE_ENV: "${pair}" is not NAME=value (${variables.BENCH_SERVICE_ENV})`)
+    return [match[1], match[2]]
+  })
+  return Object.fromEntries(pairs)
 }

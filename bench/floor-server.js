@@ -7,20 +7,22 @@
  * would make (types and lengths), not a schema library. Queries are unnamed, as pg sends
  * them by default (and as Prisma's pg adapter does unless told otherwise).
  *
- * Env: DATABASE_URL, PORT (0 = any), HOST. Started by the benchmark (targets.js).
+ * Env: DATABASE_URL, PORT (0 = any), HOST, and the service's settings it copies
+ * (baseline-settings.js). Started by the benchmark (targets.js).
  */
 import pg from 'pg'
 import { buildBaselineApp, MethodError, serveBaseline } from './baseline-rpc.js'
-import { serviceDefaults } from './service-defaults.js'
+import { fromBaselineEnv } from './baseline-settings.js'
 
 const COLUMNS = 'id, login, first_name, last_name, created_at, updated_at'
 const MAX_INT4 = 2_147_483_647
 const MAX_TEXT = 30
 
+const settings = fromBaselineEnv(process.env)
 const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
-  max: serviceDefaults.poolSize,
-  connectionTimeoutMillis: serviceDefaults.connectTimeoutMs,
+  max: settings.poolSize,
+  connectionTimeoutMillis: settings.connectTimeoutMs,
   idleTimeoutMillis: 30_000,
   application_name: 'user-rpc-bench-floor',
 })
@@ -112,6 +114,7 @@ async function inTransaction (work) {
 }
 
 const app = buildBaselineApp({
+  ...settings,
   methods: {
     'user.create': async (params) => {
       const { login, firstName, lastName } = named(params, ['login', 'firstName', 'lastName'])

@@ -23,7 +23,8 @@ import { measureRun } from './measure.js'
 import { formatGoals, formatHeader, formatWorkloadTable } from './report.js'
 import { openServerLog, saveResults } from './results.js'
 import { seedUsers } from './seed.js'
-import { serviceDefaults } from './service-defaults.js'
+import { toBaselineEnv } from './baseline-settings.js'
+import { serviceSettings } from './service-defaults.js'
 import { targets } from './targets.js'
 import { workloads } from './workloads.js'
 
@@ -81,13 +82,15 @@ async function main (config) {
 
   const stamp = started.toISOString().replace(/[:.]/g, '-')
   const chosen = targets.filter((target) => config.targets.includes(target.name))
+  // What the baselines copy from the service, the lever being measured included.
+  const settings = serviceSettings(config.serviceEnv)
   /** @type {Map<string, import('./targets.js').RunningTarget>} */
   const running = new Map()
   for (const target of chosen) {
     const log = await openServerLog(stamp, target.name)
     cleanup.add(`${target.name}'s log`, log.close)
     progress(`starting ${target.name} (its output goes to ${log.path})`)
-    const server = await target.start({ databaseUrl: database.url, output: log.fd })
+    const server = await target.start({ databaseUrl: database.url, output: log.fd, serviceEnv: config.serviceEnv, serviceNodeArgs: config.serviceNodeArgs, baselineEnv: toBaselineEnv(settings) })
     cleanup.add(target.name, server.stop)
     running.set(target.name, server)
   }
@@ -98,13 +101,13 @@ async function main (config) {
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memoryGiB: totalmem() / 2 ** 30, kernel: release() },
     node: process.version,
     postgres: { version: database.version, kind: database.kind },
-    poolSize: serviceDefaults.poolSize,
-    batchConcurrency: serviceDefaults.batchConcurrency,
+    poolSize: settings.poolSize,
+    batchConcurrency: settings.batchConcurrency,
     seconds: config.seconds,
     warmupSeconds: config.warmupSeconds,
     rounds: config.rounds,
     seedUsers: config.seedUsers,
-    targets: chosen.map(({ name, description, alternates }) => ({ name, description, alternates })),
+    targets: chosen.map(({ name, description, alternates }) => ({ name, description: name === 'service' ? withLever(description, config) : description, alternates })),
   }
   console.log(formatHeader(meta))
 
@@ -169,4 +172,13 @@ async function main (config) {
     writeDocs: config.writeDocs,
   })
   progress(`wrote ${written.join(', ')}`)
+}
+
+/**
+ * The service's description, naming the lever when one is being measured.
+ * @param {string} description @param {import('./config.js').BenchConfig} config
+ */
+function withLever (description, config) {
+  const lever = [...Object.entries(config.serviceEnv).map(([name, value]) => `${name}=${value}`), ...config.serviceNodeArgs]
+  return lever.length > 0 ? `${description}, with ${lever.join(' ')}` : description
 }

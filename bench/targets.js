@@ -21,6 +21,9 @@ const here = dirname(fileURLToPath(import.meta.url))
  * @typedef {object} TargetContext
  * @property {string} databaseUrl
  * @property {number} output   an open file for the server's stdout and stderr
+ * @property {Record<string, string>} serviceEnv   the lever being measured, if any (BENCH_SERVICE_ENV)
+ * @property {string[]} serviceNodeArgs            (BENCH_SERVICE_NODE_ARGS)
+ * @property {Record<string, string>} baselineEnv  the service's settings the baselines copy
  */
 
 /**
@@ -46,10 +49,10 @@ const here = dirname(fileURLToPath(import.meta.url))
  * level, info: one line per call, written to a file as a production log would be.
  * @param {TargetContext} context
  */
-async function startService ({ databaseUrl, output }) {
+async function startService ({ databaseUrl, output, serviceEnv, serviceNodeArgs }) {
   const setByHarness = new Set(['HOST', 'PORT', 'EMBEDDED_DATABASE_DIR'])
   const unset = Object.fromEntries(configVariables.filter((name) => !setByHarness.has(name)).map((name) => [name, '']))
-  const service = await startBuiltService({ ...unset, DATABASE_URL: databaseUrl, API_KEYS: '' }, { output })
+  const service = await startBuiltService({ ...unset, ...serviceEnv, DATABASE_URL: databaseUrl, API_KEYS: '' }, { output, nodeArgs: serviceNodeArgs })
   if (service.pid === undefined) throw new Error('the service has no pid')
   return { port: Number(new URL(service.url).port), pids: [service.pid], stop: service.stop }
 }
@@ -84,12 +87,12 @@ export const targets = [
     name: 'floor',
     description: 'the same route, envelope and SQL through pg, nothing else (bench/floor-server.js)',
     alternates: true,
-    start: ({ databaseUrl, output }) => startBaseline('floor-server.js', { DATABASE_URL: databaseUrl }, output),
+    start: ({ databaseUrl, output, baselineEnv }) => startBaseline('floor-server.js', { ...baselineEnv, DATABASE_URL: databaseUrl }, output),
   },
   {
     name: 'ceiling',
     description: 'the same route answering a constant result, no database (bench/ceiling-server.js)',
     alternates: false,
-    start: ({ output }) => startBaseline('ceiling-server.js', {}, output),
+    start: ({ output, baselineEnv }) => startBaseline('ceiling-server.js', baselineEnv, output),
   },
 ]

@@ -26,8 +26,9 @@ const freePort = () => new Promise((resolve, reject) => {
 
 /**
  * @param {Record<string, string>} env
- * @param {{ output?: 'inherit' | number }} [options]  where the service's stdout and stderr go:
- *   ours, or an open file descriptor (the benchmark keeps its report on stdout clean)
+ * @param {{ output?: 'inherit' | number, nodeArgs?: string[] }} [options]  where the service's
+ *   stdout and stderr go: ours, or an open file descriptor (the benchmark keeps its report on
+ *   stdout clean); and Node flags to run it with (the benchmark measures V8 settings)
  */
 export async function startBuiltService (env = {}, options = {}) {
   const output = options.output ?? 'inherit'
@@ -35,7 +36,7 @@ export async function startBuiltService (env = {}, options = {}) {
   // Reachable by the `postgres` user when this runs as root.
   await chmod(folder, 0o755)
   const port = await freePort()
-  const child = spawn(process.execPath, [join(root, 'dist', 'server.js')], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(root, 'dist', 'server.js')], {
     cwd: root,
     env: {
       ...process.env,
