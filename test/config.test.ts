@@ -40,7 +40,8 @@ describe('configuration', () => {
   })
 })
 
-describe.concurrent('the process with a bad configuration', () => {
+// Starting processes takes seconds, and many times that on a loaded machine.
+describe.concurrent('the process with a bad configuration', { timeout: 120_000 }, () => {
   it.each([
     ['PORT', 'eighty'],
     ['TX_ISOLATION_LEVEL', 'Sometimes'],

@@ -43,7 +43,8 @@ describe('on a database that answers', () => {
   })
 })
 
-describe('/readyz and migrations', () => {
+// prisma migrate deploy takes seconds, and many times that on a loaded machine.
+describe('/readyz and migrations', { timeout: 120_000 }, () => {
   const name = `ready_${uniqueName('db').replace('-', '_')}`
   const url = withDatabase(adminDatabaseUrl(), name)
   beforeAll(async () => { await adminQuery(adminDatabaseUrl(), `CREATE DATABASE ${name}`) })

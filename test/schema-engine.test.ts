@@ -24,7 +24,7 @@ interface Outcome { code: number, output: string }
 
 async function runNode (args: string[], env: Record<string, string> = {}, input = '', cwd = root): Promise<Outcome> {
   try {
-    const running = run(process.execPath, args, { cwd, env: { ...baseEnv, ...env }, timeout: 60_000 })
+    const running = run(process.execPath, args, { cwd, env: { ...baseEnv, ...env }, timeout: 180_000 })
     running.child.stdin?.end(input)
     const { stdout, stderr } = await running
     return { code: 0, output: stdout + stderr }
@@ -44,7 +44,8 @@ const shadowDatabases = async (adminUrl: string) =>
     .map((row) => String(row.datname))
 
 // The tests run in order: the later ones use the database `migrate deploy` fills.
-describe('offline schema engine', { timeout: 60_000 }, () => {
+// Generous bounds: the CLI takes seconds, and many times that on a loaded machine.
+describe('offline schema engine', { timeout: 240_000 }, () => {
   const adminUrl = adminDatabaseUrl()
   const suffix = randomBytes(4).toString('hex')
   const names = { main: `schema_engine_${suffix}`, shadow: `schema_engine_${suffix}_shadow` }

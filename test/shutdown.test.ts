@@ -81,7 +81,8 @@ describe('closing the app with calls in flight', () => {
   })
 })
 
-describe.concurrent('the process on a signal', () => {
+// Starting processes takes seconds, and many times that on a loaded machine.
+describe.concurrent('the process on a signal', { timeout: 120_000 }, () => {
   it('when SIGTERM arrives with a call in flight, then the call completes, new connections are refused, and it exits 0', async () => {
     const applicationName = uniqueName('user-rpc-process')
     const service = await startService({ DATABASE_URL: withApplicationName(testDatabaseUrl(), applicationName) })

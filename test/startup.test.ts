@@ -15,7 +15,8 @@ import { killLeftoverServices, runServiceToExit, startService } from './support/
 
 afterAll(killLeftoverServices)
 
-describe.concurrent('the process starting', () => {
+// Starting processes takes seconds, and many times that on a loaded machine.
+describe.concurrent('the process starting', { timeout: 120_000 }, () => {
   it('when run on the embedded database, then it serves, stops PostgreSQL on SIGTERM, and restarts on the same data', async () => {
     const folder = await mkdtemp(join(tmpdir(), 'user-rpc-embedded-'))
     await chmod(folder, 0o755)
@@ -45,7 +46,7 @@ describe.concurrent('the process starting', () => {
     } finally {
       await rm(folder, { recursive: true, force: true })
     }
-  }, 90_000)
+  }, 240_000)
 
   it('when the port is taken, then it logs one fatal line and exits 1', async () => {
     const blocker = createServer()

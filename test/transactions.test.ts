@@ -26,11 +26,12 @@ import {
 describe('the transaction wrapper (src/rpc/transaction.ts)', () => {
   let database: DatabaseHandle
   beforeAll(() => {
-    database = createDatabase({ url: testDatabaseUrl(), max: 4, connectTimeoutMs: 2000, preparedStatements: true })
+    database = createDatabase({ url: testDatabaseUrl(), max: 4, connectTimeoutMs: 30_000, preparedStatements: true })
   })
   afterAll(async () => { await database.close() })
 
-  const settings = { timeoutMs: 5000, maxWaitMs: 2000, maxRetries: 3 }
+  // Bounds far above what any step takes, even on a loaded machine: these tests are not about them.
+  const settings = { timeoutMs: 60_000, maxWaitMs: 30_000, maxRetries: 3 }
 
   it('when an isolation level is configured, then the transaction runs at it; unset, at the server default', async () => {
     const levelUnder = async (isolationLevel?: 'Serializable' | 'RepeatableRead') => {

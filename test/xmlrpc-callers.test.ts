@@ -120,5 +120,5 @@ describe('the README\'s Python callers, before and after', () => {
     } finally {
       expect(await service.stop()).toBe(0)
     }
-  }, 60_000)
+  }, 120_000)
 })
