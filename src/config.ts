@@ -33,7 +33,7 @@ const schema = {
     RPC_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 16777216, default: 262144 },
     RPC_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     RPC_BATCH_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000 },
-    RPC_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, maximum: 100000, default: 256 },
+    RPC_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, maximum: 100000, default: 1024 },
     XMLRPC_PATH: { type: 'string', pattern: '^/[A-Za-z0-9._~/-]*$' },
 
     SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 10000 },
@@ -86,6 +86,11 @@ export interface Config {
   RPC_BATCH_MAX: number
   /** Members of one batch that run at once; derived from the pool size when unset. */
   RPC_BATCH_CONCURRENCY: number
+  /**
+   * Calls running at once, batch members included; past it, -32011 at once. The default sits
+   * above what 128 clients sending batches reach (128 x RPC_BATCH_CONCURRENCY = 512), so it
+   * guards against floods without refusing a load the pool's queue would serve in time.
+   */
   RPC_MAX_IN_FLIGHT: number
   /** Where the XML-RPC bridge answers (src/xmlrpc/); unset: no such endpoint. */
   XMLRPC_PATH?: string

@@ -4,23 +4,24 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { join } from 'node:path'
-import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createUserRpcClient, UserRpcError, UserRpcTransportError } from '@user-rpc/client'
 import { clientTypesFile, renderClientTypes } from '../scripts/generate-client-types.js'
 import { projectRoot } from '../src/paths.js'
-import { uniqueLogin } from './helpers.js'
-import { startService, type RunningService } from './service-process.js'
-import { runProgram, scratchFolder } from './tooling-helpers.js'
+import { lockRow, testDatabaseUrl, uniqueLogin, uniqueName, waitForBlockedCalls, withApplicationName } from './support/database.js'
+import { startService, type ServiceProcess } from './support/processes.js'
+import { runProgram, scratchFolder } from './support/tools.js'
 
 const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'
 
-const services: RunningService[] = []
+const services: ServiceProcess[] = []
+/** The built service on the test database; `applicationName` names its backends there. */
 async function service (env: Record<string, string> = {}) {
-  const running = await startService({ DATABASE_URL: inject('databaseUrl'), ...env })
+  const applicationName = uniqueName('client-package')
+  const running = await startService({ DATABASE_URL: withApplicationName(testDatabaseUrl(), applicationName), ...env })
   services.push(running)
-  return { ...running, url: `http://127.0.0.1:${running.port}/rpc` }
+  return { applicationName, url: `${running.url}/rpc` }
 }
 afterAll(async () => { for (const running of services) await running.stop() })
 
@@ -93,17 +94,14 @@ describe('the client\'s Authorization', { timeout: 60_000 }, () => {
 
 describe('the client\'s retries and time limit', { timeout: 60_000 }, () => {
   it('when the service is at its in-flight limit, then a call fails with -32011, and with retries on it gets through once there is room', async () => {
-    const { url } = await service({ RPC_MAX_IN_FLIGHT: '1' })
+    const { url, applicationName } = await service({ RPC_MAX_IN_FLIGHT: '1' })
     const users = createUserRpcClient({ url })
     const user = await users.call('user.create', { login: uniqueLogin('busy') })
     // A call that holds the only in-flight slot: its update waits on a row lock taken here.
-    const locker = new pg.Client({ connectionString: inject('databaseUrl') })
-    await locker.connect()
-    await locker.query('BEGIN')
-    await locker.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [user.id])
+    const locker = await lockRow(user.id)
     try {
       const holding = users.call('user.update', { id: user.id, firstName: 'Held' })
-      await waitUntilLockWaiter(locker)
+      await waitForBlockedCalls(applicationName, { by: locker.pid })
 
       const refused = await users.call('user.get', { id: user.id }).catch((error: unknown) => error)
       expect(refused).toMatchObject({ code: -32011, retryable: true })
@@ -112,7 +110,7 @@ describe('the client\'s retries and time limit', { timeout: 60_000 }, () => {
       const patient = createUserRpcClient({ url, fetch: counter.fetch, retry: { attempts: 50, baseDelayMs: 40, maxDelayMs: 80 } })
       const answer = patient.call('user.get', { id: user.id })
       await new Promise((resolve) => setTimeout(resolve, 300))
-      await locker.query('COMMIT')
+      await locker.end('COMMIT')
       expect(await answer).toMatchObject({ id: user.id })
       expect(counter.requests.length).toBeGreaterThan(1)
       expect((await holding).firstName).toBe('Held')
@@ -271,14 +269,4 @@ async function text (request: IncomingMessage) {
   let body = ''
   for await (const chunk of request) body += String(chunk)
   return body
-}
-
-/** Resolves once another session waits for a lock this one holds. */
-async function waitUntilLockWaiter (locker: pg.Client) {
-  for (let waited = 0; waited < 100; waited++) {
-    const { rows } = await locker.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))')
-    if (rows[0].n > 0) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error('no call waited for the lock')
 }

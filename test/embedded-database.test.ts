@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, it } from 'vitest'
 import { acquireEmbeddedPostgres } from '../src/db/embedded-postgres.js'
 import { freePort } from '../src/db/embedded/port-choice.js'
 import { projectRoot } from '../src/paths.js'
-import { uniqueLogin } from './helpers.js'
-import { startService, type RunningService } from './service-process.js'
-import { eventually, listening, rpcOver, runningPostmaster, scratchFolder } from './tooling-helpers.js'
+import { fetchRpc, request } from './support/clients.js'
+import { uniqueLogin, waitFor } from './support/database.js'
+import { startService, type ServiceProcess } from './support/processes.js'
+import { listening, runningPostmaster, scratchFolder } from './support/tools.js'
 
 let folder: Awaited<ReturnType<typeof scratchFolder>>
 beforeAll(async () => { folder = await scratchFolder('embedded') })
@@ -22,19 +23,19 @@ describe.concurrent('one embedded PostgreSQL per data folder', { timeout: 120_00
   it('when two services start on one data folder at once, then one PostgreSQL serves both and stops only after the last', async ({ expect }) => {
     const dir = join(folder.path, 'shared')
     const [first, second] = await Promise.all([startService({ EMBEDDED_DATABASE_DIR: dir }), startService({ EMBEDDED_DATABASE_DIR: dir })])
-    const stopped = new Set<RunningService>()
-    const stop = async (service: RunningService) => { stopped.add(service); return await service.stop() }
+    const stopped = new Set<ServiceProcess>()
+    const stop = async (service: ServiceProcess) => { stopped.add(service); return await service.stop() }
     try {
       const server = await runningPostmaster(dir)
       expect(server).not.toBeNull()
 
       const login = uniqueLogin('shared')
-      const created = await rpcOver(first.port, 'user.create', { login })
-      expect((await rpcOver(second.port, 'user.getByLogin', { login })).result).toEqual(created.result)
+      const created = (await fetchRpc(`${first.url}/rpc`, request('user.create', { login }, 1))).body
+      expect((await fetchRpc(`${second.url}/rpc`, request('user.getByLogin', { login }, 1))).body.result).toEqual(created.result)
 
       expect(await stop(first)).toBe(0)
       expect(await runningPostmaster(dir)).toEqual(server)
-      expect((await rpcOver(second.port, 'user.create', { login: uniqueLogin('after') })).result).toBeDefined()
+      expect((await fetchRpc(`${second.url}/rpc`, request('user.create', { login: uniqueLogin('after') }, 1))).body.result).toBeDefined()
 
       expect(await stop(second)).toBe(0)
       expect(await runningPostmaster(dir)).toBeNull()
@@ -95,7 +96,7 @@ describe.concurrent('one embedded PostgreSQL per data folder', { timeout: 120_00
     const orphan = await runningPostmaster(dir)
     expect(orphan).not.toBeNull()
     try {
-      await eventually(async () => await runningPostmaster(dir) === null, 10_000, 'the orphaned server stopping')
+      await waitFor('the orphaned server stopping', async () => await runningPostmaster(dir) === null || undefined, 100, 10_000)
     } finally {
       if (await runningPostmaster(dir)) process.kill(orphan!.pid, 'SIGINT')
     }

@@ -197,9 +197,17 @@ export type RpcServer = ReturnType<typeof createRpcServer>
 function toRpcError (error: unknown, log: FastifyBaseLogger, method: string): RpcError {
   if (error instanceof RpcError) return error
   if (isUnavailable(error)) {
-    log.warn({ err: error, rpcMethod: method }, 'database unavailable')
+    // No stack: under overload every refused call says this, and the code says enough.
+    log.warn({ rpcMethod: method, reason: describe(error) }, 'database unavailable')
     return unavailable()
   }
   log.error({ err: error, rpcMethod: method }, 'rpc call failed')
   return internalError()
+}
+
+/** An error's code and first line: enough for a log line that must stay short. */
+function describe (error: unknown): string {
+  const { code, message } = error as { code?: unknown, message?: unknown }
+  const firstLine = typeof message === 'string' ? message.split('\n', 1)[0] : String(error)
+  return typeof code === 'string' ? `${code}: ${firstLine}` : `${firstLine}`
 }

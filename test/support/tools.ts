@@ -3,7 +3,13 @@ import { chmod, cp, mkdtemp, readFile, rm, symlink } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { projectRoot } from '../src/paths.js'
+import { projectRoot } from '../../src/paths.js'
+
+/**
+ * Tools: the developer's programs run as a developer runs them (the Prisma CLI, npm scripts,
+ * npm pack and install), in scratch folders or a scratch copy of the project, and the embedded
+ * PostgreSQL's own files read from outside. Nothing here imports vitest.
+ */
 
 /** A temporary folder the `postgres` user can reach (mkdtemp makes 0700 ones), and its removal. */
 export async function scratchFolder (prefix: string) {
@@ -49,31 +55,12 @@ export async function runningPostmaster (dataDir: string): Promise<{ pid: number
   }
 }
 
-/** Polls until `check` holds, or fails after `timeoutMs`. */
-export async function eventually (check: () => Promise<boolean>, timeoutMs = 10_000, what = 'the condition') {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`${what} did not hold within ${timeoutMs} ms`)
-}
-
+/** Whether anything accepts connections on 127.0.0.1:port. */
 export const listening = (port: number) => new Promise<boolean>((resolve) => {
   const socket = connect(port, '127.0.0.1')
   socket.once('connect', () => { socket.destroy(); resolve(true) })
   socket.once('error', () => resolve(false))
 })
-
-/** One JSON-RPC call over HTTP; the parsed answer. */
-export async function rpcOver (port: number, method: string, params?: unknown) {
-  const response = await fetch(`http://127.0.0.1:${port}/rpc`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', method, params, id: 1 }),
-  })
-  return await response.json() as { result?: any, error?: { code: number, message: string } }
-}
 
 /**
  * A copy of the project to change freely (its schema, its methods): the sources, scripts and

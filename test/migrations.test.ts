@@ -1,19 +1,20 @@
-// The Prisma CLI, the seed and `npm run db:url` with no DATABASE_URL: they act on the embedded
-// PostgreSQL the service uses (prisma.config.ts → src/db/tool-database.ts), whether or not the
-// service runs, and DIRECT_DATABASE_URL sends migrations past a pooler.
+// README, Migrations and The embedded database: the Prisma CLI, the seed and `npm run db:url`
+// with no DATABASE_URL: they act on the embedded PostgreSQL the service uses (prisma.config.ts →
+// src/db/tool-database.ts), whether or not the service runs, and DIRECT_DATABASE_URL sends
+// migrations past a pooler.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { appendFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { acquireEmbeddedPostgres } from '../src/db/embedded-postgres.js'
 import { shippedMigrations } from '../src/db/migration-state.js'
 import { freePort } from '../src/db/embedded/port-choice.js'
-import { withDatabase } from './global-setup.js'
-import { uniqueLogin } from './helpers.js'
-import { startService } from './service-process.js'
-import { embeddedToolEnv, eventually, prismaCli, projectCopy, rpcOver, runningPostmaster, runProgram, scratchFolder } from './tooling-helpers.js'
+import { fetchRpc, request } from './support/clients.js'
+import { adminDatabaseUrl, testDatabaseUrl, uniqueLogin, waitFor, withDatabase } from './support/database.js'
+import { startService } from './support/processes.js'
+import { embeddedToolEnv, prismaCli, projectCopy, runningPostmaster, runProgram, scratchFolder } from './support/tools.js'
 
 let folder: Awaited<ReturnType<typeof scratchFolder>>
 let dir: string
@@ -39,7 +40,7 @@ async function embeddedQuery (sql: string, dataDir = dir) {
   }
 }
 
-const stopped = () => eventually(async () => await runningPostmaster(dir) === null, 10_000, 'the embedded server stopping')
+const stopped = () => waitFor('the embedded server stopping', async () => await runningPostmaster(dir) === null || undefined, 100, 10_000)
 
 // In order: each test starts from the state the one before left.
 describe('Prisma commands with no DATABASE_URL', { timeout: 120_000 }, () => {
@@ -81,7 +82,7 @@ describe('Prisma commands with no DATABASE_URL', { timeout: 120_000 }, () => {
       await client.end()
 
       expect(await runningPostmaster(dir)).toEqual(server)
-      expect((await rpcOver(service.port, 'user.getByLogin', { login: 'grace' })).result?.lastName).toBe('Hopper')
+      expect((await fetchRpc(`${service.url}/rpc`, request('user.getByLogin', { login: 'grace' }, 1))).body.result?.lastName).toBe('Hopper')
     } finally {
       expect(await service.stop()).toBe(0)
     }
@@ -104,7 +105,7 @@ describe('Prisma commands with no DATABASE_URL', { timeout: 120_000 }, () => {
     try {
       let output = ''
       studio.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-      await eventually(async () => output.includes('Prisma Studio is running'), 60_000, 'Studio starting')
+      await waitFor('Studio starting', () => output.includes('Prisma Studio is running') || undefined, 100, 60_000)
       // Studio's own query endpoint, the one its pages use.
       const response = await fetch(`http://localhost:${port}/bff`, {
         method: 'POST',
@@ -138,7 +139,7 @@ describe('Prisma commands with no DATABASE_URL', { timeout: 120_000 }, () => {
       expect(dev.stdout).toContain('Your database is now in sync with your schema.')
       expect((await readdir(join(project.path, 'prisma', 'migrations'))).some((name) => name.endsWith('_add_notes'))).toBe(true)
       expect(await embeddedQuery("SELECT to_regclass('notes') IS NOT NULL AS present", projectDir)).toEqual([{ present: true }])
-      await eventually(async () => await runningPostmaster(projectDir) === null, 10_000, 'the copy\'s embedded server stopping')
+      await waitFor('the copy\'s embedded server stopping', async () => await runningPostmaster(projectDir) === null || undefined, 100, 10_000)
     } finally {
       await project.remove()
     }
@@ -146,7 +147,7 @@ describe('Prisma commands with no DATABASE_URL', { timeout: 120_000 }, () => {
 })
 
 describe('DIRECT_DATABASE_URL', { timeout: 120_000 }, () => {
-  const adminUrl = inject('adminDatabaseUrl')
+  const adminUrl = adminDatabaseUrl()
   const fresh = `direct_${randomBytes(4).toString('hex')}`
   beforeAll(async () => { await adminQuery(adminUrl, `CREATE DATABASE ${fresh}`) })
   afterAll(async () => { await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${fresh} WITH (FORCE)`) })
@@ -154,16 +155,16 @@ describe('DIRECT_DATABASE_URL', { timeout: 120_000 }, () => {
   it('when it is set, then the Prisma CLI migrates through it, not through DATABASE_URL', async () => {
     const unreachable = `postgresql://nobody:secret@127.0.0.1:${await freePort()}/nothing`
     const status = await runProgram(process.execPath, [prismaCli, 'migrate', 'status'],
-      { env: { ...embeddedToolEnv(dir), DATABASE_URL: unreachable, DIRECT_DATABASE_URL: inject('databaseUrl') } })
+      { env: { ...embeddedToolEnv(dir), DATABASE_URL: unreachable, DIRECT_DATABASE_URL: testDatabaseUrl() } })
     expect(status.stdout).toContain('Database schema is up to date!')
   })
 
   it('when the service runs with MIGRATE_ON_START, then it migrates through DIRECT_DATABASE_URL and serves on DATABASE_URL', async () => {
-    const service = await startService({ DATABASE_URL: inject('databaseUrl'), DIRECT_DATABASE_URL: withDatabase(adminUrl, fresh), MIGRATE_ON_START: 'true' })
+    const service = await startService({ DATABASE_URL: testDatabaseUrl(), DIRECT_DATABASE_URL: withDatabase(adminUrl, fresh), MIGRATE_ON_START: 'true' })
     try {
       const applied = await adminQuery(withDatabase(adminUrl, fresh), 'SELECT count(*)::int AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL')
       expect(applied).toEqual([{ n: (await shippedMigrations()).length }])
-      expect((await rpcOver(service.port, 'user.create', { login: uniqueLogin('direct') })).result).toBeDefined()
+      expect((await fetchRpc(`${service.url}/rpc`, request('user.create', { login: uniqueLogin('direct') }, 1))).body.result).toBeDefined()
     } finally {
       await service.stop()
     }

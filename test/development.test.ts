@@ -1,11 +1,13 @@
-// `npm run dev` (scripts/dev.ts): the service from source, restarted on change, readable logs,
-// on the same embedded database as `npm start`, held across restarts.
+// README, Development: `npm run dev` (scripts/dev.ts): the service from source, restarted on
+// change, readable logs, on the same embedded database as `npm start`, held across restarts.
 import { spawn } from 'node:child_process'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../src/db/embedded/port-choice.js'
-import { embeddedToolEnv, eventually, projectCopy, rpcOver, runningPostmaster } from './tooling-helpers.js'
+import { fetchRpc, request } from './support/clients.js'
+import { waitFor } from './support/database.js'
+import { embeddedToolEnv, projectCopy, runningPostmaster } from './support/tools.js'
 
 let project: Awaited<ReturnType<typeof projectCopy>>
 beforeAll(async () => {
@@ -16,7 +18,7 @@ beforeAll(async () => {
 afterAll(async () => { await project.remove() })
 
 const summaryOf = async (port: number, method: string) =>
-  ((await rpcOver(port, 'rpc.discover')).result?.methods as Array<{ name: string, summary: string }> | undefined)
+  ((await fetchRpc(`http://127.0.0.1:${port}/rpc`, request('rpc.discover', undefined, 1))).body.result?.methods as Array<{ name: string, summary: string }> | undefined)
     ?.find((entry) => entry.name === method)?.summary
 
 /** Resolves once `text()` has not changed for `ms`. */
@@ -47,7 +49,7 @@ describe('npm run dev', { timeout: 180_000 }, () => {
     let interruptedAt = 0
     const readyLines = () => output.split('\n').filter((line) => /INFO.*: user-rpc ready/.test(line)).length
     try {
-      await eventually(async () => readyLines() === 1, 90_000, 'the service starting')
+      await waitFor('the service starting', () => readyLines() === 1 || undefined, 100, 90_000)
       expect(await summaryOf(port, 'user.get')).toBe('Get a user by id')
       const database = await runningPostmaster(dataDir)
       expect(database).not.toBeNull()
@@ -58,7 +60,7 @@ describe('npm run dev', { timeout: 180_000 }, () => {
       const methodsFile = join(project.path, 'src', 'users', 'user-methods.ts')
       const source = await readFile(methodsFile, 'utf8')
       await writeFile(methodsFile, source.replace("summary: 'Get a user by id'", "summary: 'Get one user by id'"))
-      await eventually(async () => readyLines() >= 2, 60_000, 'the service restarting')
+      await waitFor('the service restarting', () => readyLines() >= 2 || undefined, 100, 60_000)
       // A save may reach the watcher as more than one event (truncate, then write); wait for
       // the restarts to settle, since a Ctrl-C in the middle of one is tsx's to force.
       await quiet(() => output, 1500)
@@ -81,6 +83,6 @@ describe('npm run dev', { timeout: 180_000 }, () => {
     expect(shutdown).toMatch(/shutting down: draining calls in flight\n\s+signal: "SIGINT"/)
     expect(shutdown).toContain('shut down cleanly')
     expect(shutdown).not.toMatch(/second SIG|Force killing/)
-    await eventually(async () => await runningPostmaster(dataDir) === null, 10_000, 'the embedded server stopping')
+    await waitFor('the embedded server stopping', async () => await runningPostmaster(dataDir) === null || undefined, 100, 10_000)
   })
 })

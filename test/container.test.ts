@@ -1,17 +1,18 @@
-// The container images' node_modules, reproduced without a Docker engine: each install stage's
-// own `npm ci` line, read from the Dockerfile, run in an empty folder with what that stage
-// copies. The runtime install must serve and nothing more; the migrate install must migrate.
+// README, Container: the images' node_modules, reproduced without a Docker engine: each install
+// stage's own `npm ci` line, read from the Dockerfile, run in an empty folder with what that
+// stage copies. The runtime install must serve and nothing more; the migrate install must
+// migrate.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { cp, mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../src/db/embedded/port-choice.js'
 import { projectRoot } from '../src/paths.js'
-import { withDatabase } from './global-setup.js'
-import { eventually, runProgram, scratchFolder } from './tooling-helpers.js'
+import { adminDatabaseUrl, testDatabaseUrl, waitFor, withDatabase } from './support/database.js'
+import { runProgram, scratchFolder } from './support/tools.js'
 
 const TARGET_MB = 150
 
@@ -78,10 +79,10 @@ describe('the runtime image', { timeout: 600_000 }, () => {
 
   it('when the service starts from it with DATABASE_URL, then it serves', async () => {
     const port = await freePort()
-    const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'production', API_KEYS: 'ops:write:0123456789abcdef0123', DATABASE_URL: inject('databaseUrl'), HOST: '127.0.0.1', PORT: String(port) }
+    const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'production', API_KEYS: 'ops:write:0123456789abcdef0123', DATABASE_URL: testDatabaseUrl(), HOST: '127.0.0.1', PORT: String(port) }
     const service = execFile(process.execPath, ['dist/server.js'], { cwd: app, env })
     try {
-      await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, 30_000, 'the service being ready')
+      await waitFor('the service being ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200 || undefined, 100, 30_000)
       const answer = await fetch(`http://127.0.0.1:${port}/rpc`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: 'Bearer 0123456789abcdef0123' },
@@ -113,7 +114,7 @@ describe('the runtime image', { timeout: 600_000 }, () => {
 })
 
 describe('the migrate image', { timeout: 600_000 }, () => {
-  const adminUrl = inject('adminDatabaseUrl')
+  const adminUrl = adminDatabaseUrl()
   const database = `migrate_image_${randomBytes(4).toString('hex')}`
   afterAll(async () => { await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`) })
 

@@ -1,0 +1,108 @@
+// @ts-check
+/**
+ * The benchmark's settings, from BENCH_* environment variables, checked before anything
+ * starts: a bad value stops the run with one line naming the variable.
+ */
+import { targets } from './targets.js'
+import { defaultWorkloads, workloads } from './workloads.js'
+
+/**
+ * @typedef {object} BenchConfig
+ * @property {number} seconds          measured window per run
+ * @property {number} warmupSeconds    unmeasured load before each window
+ * @property {number} rounds           turns of each alternating side per cell
+ * @property {string[]} workloads
+ * @property {number[]} concurrency
+ * @property {string[]} targets
+ * @property {number} seedUsers
+ * @property {string | undefined} databaseUrl   unset: an embedded PostgreSQL
+ * @property {boolean} writeDocs       also copy the chart to docs/bench.svg
+ * @property {Record<string, string>} serviceEnv   settings the service runs with, beside its defaults
+ * @property {string[]} serviceNodeArgs  Node/V8 flags the service runs with
+ */
+
+export class BenchConfigError extends Error {}
+
+/** What each variable means, for the error line and the report. */
+export const variables = {
+  BENCH_SECONDS: 'measured window per run, seconds (default 5)',
+  BENCH_WARMUP_SECONDS: 'warm-up before each window, seconds (default 2)',
+  BENCH_ROUNDS: 'rounds of service and floor per cell (default 2)',
+  BENCH_WORKLOADS: `comma list (default ${defaultWorkloads.join(',')}; also: ${[...workloads.keys()].filter((name) => !defaultWorkloads.includes(name)).join(',')})`,
+  BENCH_CONCURRENCY: 'comma list of client counts (default 1,32,128)',
+  BENCH_TARGETS: `comma list (default ${targets.map((target) => target.name).join(',')})`,
+  BENCH_SEED_USERS: 'users seeded for the read workloads (default 1000)',
+  BENCH_DATABASE_URL: 'a PostgreSQL role that may create databases; unset: embedded PostgreSQL',
+  BENCH_WRITE_DOCS: '1: also write the chart to docs/bench.svg',
+  BENCH_SERVICE_ENV: 'space-separated NAME=value settings for the service, to measure a lever against its floor (default none)',
+  BENCH_SERVICE_NODE_ARGS: 'space-separated Node/V8 flags for the service, e.g. --max-semi-space-size=32 (default none)',
+}
+
+/**
+ * @param {Record<string, string | undefined>} env
+ * @returns {BenchConfig}
+ */
+export function readBenchConfig (env) {
+  /** @param {keyof typeof variables} name @returns {string | undefined} */
+  const value = (name) => (env[name] ?? '').trim() || undefined
+
+  /** @param {keyof typeof variables} name @param {number} fallback @param {number} min */
+  const number = (name, fallback, min) => {
+    const text = value(name)
+    if (text === undefined) return fallback
+    const parsed = Number(text)
+    if (!Number.isFinite(parsed) || parsed < min) throw new BenchConfigError(`${name}=${text}: expected a number of at least ${min} (${variables[name]})`)
+    return parsed
+  }
+
+  /** @param {keyof typeof variables} name @param {string[]} fallback @param {string[]} known */
+  const names = (name, fallback, known) => {
+    const text = value(name)
+    if (text === undefined) return fallback
+    const list = text.split(',').map((item) => item.trim()).filter(Boolean)
+    const unknown = list.filter((item) => !known.includes(item))
+    if (list.length === 0 || unknown.length > 0) throw new BenchConfigError(`${name}=${text}: unknown ${unknown.join(', ') || 'empty list'} (${variables[name]})`)
+    return list
+  }
+
+  const concurrencyText = value('BENCH_CONCURRENCY')
+  const concurrency = concurrencyText === undefined
+    ? [1, 32, 128]
+    : concurrencyText.split(',').map((item) => Number(item.trim()))
+  if (concurrency.length === 0 || concurrency.some((count) => !Number.isInteger(count) || count < 1 || count > 4096)) {
+    throw new BenchConfigError(`BENCH_CONCURRENCY=${concurrencyText}: expected whole numbers from 1 to 4096 (${variables.BENCH_CONCURRENCY})`)
+  }
+
+  const rounds = number('BENCH_ROUNDS', 2, 1)
+  if (!Number.isInteger(rounds)) throw new BenchConfigError(`BENCH_ROUNDS=${rounds}: expected a whole number`)
+  const seedUsers = number('BENCH_SEED_USERS', 1000, 1)
+  if (!Number.isInteger(seedUsers)) throw new BenchConfigError(`BENCH_SEED_USERS=${seedUsers}: expected a whole number`)
+
+  return {
+    seconds: number('BENCH_SECONDS', 5, 0.1),
+    warmupSeconds: number('BENCH_WARMUP_SECONDS', 2, 0),
+    rounds,
+    workloads: names('BENCH_WORKLOADS', defaultWorkloads, [...workloads.keys()]),
+    concurrency: [...new Set(concurrency)].sort((a, b) => a - b),
+    targets: names('BENCH_TARGETS', targets.map((target) => target.name), targets.map((target) => target.name)),
+    seedUsers,
+    databaseUrl: value('BENCH_DATABASE_URL'),
+    writeDocs: value('BENCH_WRITE_DOCS') === '1',
+    serviceEnv: settings(value('BENCH_SERVICE_ENV')),
+    serviceNodeArgs: (value('BENCH_SERVICE_NODE_ARGS') ?? '').split(/\s+/).filter(Boolean),
+  }
+}
+
+/**
+ * `NAME=value NAME2=value2`: settings for one lever's run.
+ * @param {string | undefined} text
+ * @returns {Record<string, string>}
+ */
+function settings (text) {
+  const pairs = (text ?? '').split(/\s+/).filter(Boolean).map((pair) => {
+    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair)
+    if (!match) throw new BenchConfigError(`BENCH_SERVICE_ENV: "${pair}" is not NAME=value (${variables.BENCH_SERVICE_ENV})`)
+    return [match[1], match[2]]
+  })
+  return Object.fromEntries(pairs)
+}

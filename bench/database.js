@@ -1,0 +1,77 @@
+// @ts-check
+/**
+ * The benchmark's one PostgreSQL: a fresh embedded server in a temporary folder by default
+ * (through the service's own dist/db/embedded-postgres.js, which runs it as the `postgres`
+ * user when we are root), or a fresh database on BENCH_DATABASE_URL, created here and
+ * dropped at the end. Either way it is migrated once with the real `prisma migrate deploy`.
+ */
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import pg from 'pg'
+import { startEmbeddedPostgres } from '../dist/db/embedded-postgres.js'
+import { migrateDeploy } from '../dist/db/migrate.js'
+
+/**
+ * @typedef {object} BenchDatabase
+ * @property {string} url
+ * @property {'embedded' | 'external'} kind
+ * @property {string} version     SHOW server_version
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * @param {{ externalUrl?: string | undefined, workDir: string, log: (line: string) => void }} options
+ * @returns {Promise<BenchDatabase>}
+ */
+export async function provisionDatabase ({ externalUrl, workDir, log }) {
+  const database = externalUrl ? await freshExternalDatabase(externalUrl) : await freshEmbeddedServer(workDir, log)
+  try {
+    await migrateDeploy(database.url)
+    return { ...database, version: await serverVersion(database.url) }
+  } catch (error) {
+    await database.stop()
+    throw error
+  }
+}
+
+/** @param {string} workDir @param {(line: string) => void} log */
+async function freshEmbeddedServer (workDir, log) {
+  const server = await startEmbeddedPostgres({ dir: join(workDir, 'postgres'), database: 'user_rpc_bench', notice: log })
+  return { url: server.url, kind: /** @type {const} */ ('embedded'), stop: server.stop }
+}
+
+/** @param {string} adminUrl */
+async function freshExternalDatabase (adminUrl) {
+  const name = `user_rpc_bench_${randomBytes(4).toString('hex')}`
+  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`))
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  const stop = async () => {
+    await withClient(adminUrl, async (client) => {
+      // FORCE (PostgreSQL 13+) ends sessions a crashed server left behind.
+      await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`)
+        .catch(() => client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)}`))
+    })
+  }
+  return { url: url.toString(), kind: /** @type {const} */ ('external'), stop }
+}
+
+/** @param {string} url */
+async function serverVersion (url) {
+  return await withClient(url, async (client) => (await client.query('SHOW server_version')).rows[0].server_version)
+}
+
+/**
+ * @template T
+ * @param {string} url @param {(client: pg.Client) => Promise<T>} work
+ * @returns {Promise<T>}
+ */
+export async function withClient (url, work) {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
+}
