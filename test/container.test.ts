@@ -81,6 +81,7 @@ describe('the runtime image', { timeout: 600_000 }, () => {
     const port = await freePort()
     const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'production', API_KEYS: 'ops:write:0123456789abcdef0123', DATABASE_URL: testDatabaseUrl(), HOST: '127.0.0.1', PORT: String(port) }
     const service = execFile(process.execPath, ['dist/server.js'], { cwd: app, env })
+    const exited = new Promise((resolve) => service.once('exit', resolve))
     try {
       await waitFor('the service being ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200 || undefined, 100, 30_000)
       const answer = await fetch(`http://127.0.0.1:${port}/rpc`, {
@@ -90,7 +91,9 @@ describe('the runtime image', { timeout: 600_000 }, () => {
       })
       expect(((await answer.json()) as { result?: unknown }).result).toBeDefined()
     } finally {
+      // Stopped and gone before the test ends: nothing outlives the run.
       service.kill('SIGTERM')
+      await exited
     }
   })
 

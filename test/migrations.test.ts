@@ -106,8 +106,8 @@ describe('Prisma commands with no DATABASE_URL', { timeout: 120_000 }, () => {
       let output = ''
       studio.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
       await waitFor('Studio starting', () => output.includes('Prisma Studio is running') || undefined, 100, 60_000)
-      // Studio's own query endpoint, the one its pages use.
-      const response = await fetch(`http://localhost:${port}/bff`, {
+      // Studio's own query endpoint, the one its pages use (Studio listens on 127.0.0.1 only).
+      const response = await fetch(`http://127.0.0.1:${port}/bff`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ procedure: 'query', query: { sql: "SELECT last_name FROM users WHERE login = 'ada'", parameters: [] } }),
