@@ -17,6 +17,9 @@ const schema = {
     TRUST_PROXY: { type: 'boolean', default: false },
 
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    DIRECT_DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    DATABASE_REPLICA_URLS: { type: 'string', default: '' },
+    DATABASE_REPLICA_RETRY_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
     DATABASE_POOL_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     DATABASE_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 2000 },
     DATABASE_PREPARED_STATEMENTS: { type: 'boolean', default: true },
@@ -61,7 +64,14 @@ export interface Config {
   PORT: number
   LOG_LEVEL: string
   TRUST_PROXY: boolean
+  /** The runtime's URL: PostgreSQL, or PgBouncer in front of it. */
   DATABASE_URL?: string
+  /** Where migrations run (they need a session, so never through a transaction-mode PgBouncer); unset: DATABASE_URL. */
+  DIRECT_DATABASE_URL?: string
+  /** Streaming replicas for read-only methods, parsed from a comma list; empty: every call on the primary. */
+  DATABASE_REPLICA_URLS: string[]
+  /** How often a replica that failed is tried again; reads go to the primary meanwhile. */
+  DATABASE_REPLICA_RETRY_MS: number
   DATABASE_POOL_MAX: number
   DATABASE_CONNECT_TIMEOUT_MS: number
   /** Named prepared statements; off behind a transaction-mode PgBouncer older than 1.21. */
@@ -130,6 +140,17 @@ function parseApiKeys (text: string): ApiKeySpec[] {
   return keys
 }
 
+/** `postgresql://…,postgresql://…`: each must be a PostgreSQL URL; the position names it in errors, never the URL. */
+function parseReplicaUrls (text: string): string[] {
+  const urls = text.split(',').map((entry) => entry.trim()).filter(Boolean)
+  urls.forEach((url, index) => {
+    if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) {
+      throw new ConfigError(`invalid configuration: DATABASE_REPLICA_URLS entry ${index + 1} is not a postgresql:// URL`)
+    }
+  })
+  return urls
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
@@ -150,7 +171,7 @@ export function readEnvironment (envFile = '.env'): Record<string, string | unde
  * throws a ConfigError whose message names the variable.
  */
 export function loadConfig (source: Record<string, string | undefined> = readEnvironment()): Config {
-  let raw: Omit<Config, 'RPC_BATCH_CONCURRENCY' | 'API_KEYS'> & { RPC_BATCH_CONCURRENCY?: number, API_KEYS: string }
+  let raw: Omit<Config, 'RPC_BATCH_CONCURRENCY' | 'API_KEYS' | 'DATABASE_REPLICA_URLS'> & { RPC_BATCH_CONCURRENCY?: number, API_KEYS: string, DATABASE_REPLICA_URLS: string }
   try {
     raw = envSchema<typeof raw>({
       schema: structuredClone(schema),
@@ -171,7 +192,11 @@ export function loadConfig (source: Record<string, string | undefined> = readEnv
   if (raw.XMLRPC_PATH && TAKEN_PATHS.includes(raw.XMLRPC_PATH)) {
     throw new ConfigError(`invalid configuration: XMLRPC_PATH must not be ${raw.XMLRPC_PATH}, which another route serves`)
   }
-  const config: Config = { ...raw, RPC_BATCH_CONCURRENCY: concurrency, API_KEYS: parseApiKeys(raw.API_KEYS) }
+  const replicaUrls = parseReplicaUrls(raw.DATABASE_REPLICA_URLS)
+  if (replicaUrls.length > 0 && !raw.DATABASE_URL) {
+    throw new ConfigError('invalid configuration: DATABASE_REPLICA_URLS needs DATABASE_URL (replicas of the embedded database do not exist)')
+  }
+  const config: Config = { ...raw, RPC_BATCH_CONCURRENCY: concurrency, API_KEYS: parseApiKeys(raw.API_KEYS), DATABASE_REPLICA_URLS: replicaUrls }
   refuseUnsafeProduction(config)
   return config
 }

@@ -15,14 +15,15 @@ export interface ResolvedDatabase {
 }
 
 /**
- * DATABASE_URL when set: the operator's PostgreSQL, migrated by them (`npm run db:migrate`)
- * or, when they ask for it with MIGRATE_ON_START, here.
+ * DATABASE_URL when set: the operator's PostgreSQL (or PgBouncer in front of it), migrated by
+ * them (`npm run db:migrate`) or, when they ask for it with MIGRATE_ON_START, here, through
+ * DIRECT_DATABASE_URL when set (migrations need a session).
  * Otherwise a real PostgreSQL embedded in this process's lifetime, migrated here, so
  * `npm start` works on a fresh clone with nothing else installed.
  */
 export async function resolveDatabase (config: Config, log: FastifyBaseLogger): Promise<ResolvedDatabase> {
   if (config.DATABASE_URL) {
-    if (config.MIGRATE_ON_START) await migrateDeploy(config.DATABASE_URL)
+    if (config.MIGRATE_ON_START) await migrateDeploy(config.DIRECT_DATABASE_URL ?? config.DATABASE_URL)
     return { url: config.DATABASE_URL, embedded: false, port: 0, stop: async () => {} }
   }
   const server = await startEmbeddedPostgres({
