@@ -15,6 +15,7 @@ const schema = {
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8000 },
     LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     TRUST_PROXY: { type: 'boolean', default: false },
+    WORKERS: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
 
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
     DIRECT_DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
@@ -64,6 +65,8 @@ export interface Config {
   PORT: number
   LOG_LEVEL: string
   TRUST_PROXY: boolean
+  /** Processes serving the port (src/cluster.ts); 1, the default, is this process alone. */
+  WORKERS: number
   /** The runtime's URL: PostgreSQL, or PgBouncer in front of it. */
   DATABASE_URL?: string
   /** Where migrations run (they need a session, so never through a transaction-mode PgBouncer); unset: DATABASE_URL. */
