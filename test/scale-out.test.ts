@@ -225,11 +225,11 @@ describe('read replicas', () => {
       await replica.start()
     }
 
-    await a.waitForLine((line) => line.msg?.startsWith('replica answers again') === true)
+    await a.waitForLine((line) => line.msg?.startsWith('replica answers again') === true, 60_000)
     expect(JSON.parse((await a.get('/readyz')).text)).toMatchObject({ replicas: [{ status: 'up' }] })
     const replicaBefore = await userReads(replica)
     expect((await a.call('user.get', { id: user.id })).body.result).toMatchObject({ id: user.id })
     expect(await userReads(replica)).toBe(replicaBefore + 1)
     expect(a.lines.filter((line) => line.msg?.startsWith('replica unavailable'))).toHaveLength(1)
-  })
+  }, 90_000)
 })
