@@ -75,14 +75,19 @@ export async function runPrimary (config: Config, log: FastifyBaseLogger): Promi
     else worker.process.kill('SIGTERM')
   })))
 
-  const shutdown = async () => {
+  // Once, whichever path gets here first (a signal, a failed start, a crash loop).
+  let stopped: Promise<void> | undefined
+  const shutdown = () => {
     stopping = true
-    // Each worker ends its own drain within SHUTDOWN_GRACE_MS; this only guards against one
-    // that cannot (the primary's own grace timer is not there on the paths that give up).
-    const late = setTimeout(() => { for (const worker of workers) worker.process.kill('SIGKILL') }, config.SHUTDOWN_GRACE_MS + 2_000)
-    await stopWorkers()
-    clearTimeout(late)
-    await database?.stop()
+    stopped ??= (async () => {
+      // Each worker ends its own drain within SHUTDOWN_GRACE_MS; this only guards against one
+      // that cannot (the primary's own grace timer is not there on the paths that give up).
+      const late = setTimeout(() => { for (const worker of workers) worker.process.kill('SIGKILL') }, config.SHUTDOWN_GRACE_MS + 2_000)
+      await stopWorkers()
+      clearTimeout(late)
+      await database?.stop()
+    })()
+    return stopped
   }
 
   // Installed first, so a signal during start-up still stops an embedded PostgreSQL.
@@ -150,6 +155,8 @@ export async function runPrimary (config: Config, log: FastifyBaseLogger): Promi
     const url = database.url
     await Promise.all(Array.from({ length: config.WORKERS }, () => fork(url)))
   } catch (error) {
+    // A signal during start-up stops the workers too; the graceful close then owns the exit.
+    if (stopping) return
     log.fatal({ err: error }, 'user-rpc could not start')
     grace.uninstall()
     await shutdown()
