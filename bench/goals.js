@@ -94,3 +94,21 @@ export const goals = [
     },
   },
 ]
+
+/**
+ * Figures the report states without a target: what a choice costs, for the README.
+ * @typedef {object} Measure
+ * @property {string} label
+ * @property {(cells: import('./cell.js').Cell[]) => { value: number, detail: string } | null} evaluate
+ */
+
+/** @type {Measure[]} */
+export const measures = [32, 128].map((concurrency) => ({
+  label: `the XML-RPC bridge's price at ${concurrency} clients: get_user over XML-RPC ÷ over JSON-RPC, service calls/s`,
+  evaluate: (cells) => {
+    const xml = sideOf(cells, 'get_user.xmlrpc', concurrency, 'service')
+    const json = sideOf(cells, 'get_user', concurrency, 'service')
+    if (!xml || !json) return null
+    return { value: round(xml.callsPerSecond / json.callsPerSecond), detail: `${Math.round(xml.callsPerSecond)} vs ${Math.round(json.callsPerSecond)} calls/s, p99 ${xml.latencyMs.p99.toFixed(1)} vs ${json.latencyMs.p99.toFixed(1)} ms${caveat(xml, json)}` }
+  },
+}))

@@ -118,15 +118,18 @@ export function formatWorkloadTable (workload, cells, targets) {
 
 /**
  * @param {Array<{ label: string, verdict: import('./goals.js').Verdict | null }>} verdicts
+ * @param {Array<{ label: string, figure: { value: number, detail: string } | null }>} figures   measures without a target
  * @returns {string}
  */
-export function formatGoals (verdicts) {
+export function formatGoals (verdicts, figures = []) {
+  const measured = figures.filter(({ figure }) => figure !== null)
   return [
     '## Goals of issue 7',
     '',
     ...verdicts.map(({ label, verdict }) => verdict
       ? `- ${verdict.pass ? 'PASS' : 'FAIL'} ${label}: **${verdict.value}** (${verdict.detail})`
       : `- n/a  ${label}: not run`),
+    ...(measured.length > 0 ? ['', '## Other figures', '', ...measured.map(({ label, figure }) => `- ${label}: **${figure?.value}** (${figure?.detail})`)] : []),
   ].join('\n')
 }
 

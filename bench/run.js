@@ -18,7 +18,7 @@ import { renderChart } from './chart.js'
 import { createCleanup } from './cleanup.js'
 import { BenchConfigError, readBenchConfig } from './config.js'
 import { provisionDatabase } from './database.js'
-import { goals } from './goals.js'
+import { goals, measures } from './goals.js'
 import { measureRun } from './measure.js'
 import { formatGoals, formatHeader, formatReplicaReads, formatWorkloadTable, readsFrom } from './report.js'
 import { openServerLog, saveResults } from './results.js'
@@ -84,15 +84,17 @@ async function main (config) {
 
   const stamp = started.toISOString().replace(/[:.]/g, '-')
   const chosen = targets.filter((target) => config.targets.includes(target.name))
+  // What the service needs for the chosen workloads (the XML-RPC bridge, say), then the lever.
+  const serviceEnv = { ...Object.assign({}, ...config.workloads.map((name) => workloadNamed(name).serviceEnv ?? {})), ...config.serviceEnv }
   // What the baselines copy from the service, the lever being measured included.
-  const settings = serviceSettings(config.serviceEnv)
+  const settings = serviceSettings(serviceEnv)
   /** @type {Map<string, import('./targets.js').RunningTarget>} */
   const running = new Map()
   for (const target of chosen) {
     const log = await openServerLog(stamp, target.name)
     cleanup.add(`${target.name}'s log`, log.close)
     progress(`starting ${target.name} (its output goes to ${log.path})`)
-    const server = await target.start({ databaseUrl: database.url, replicaUrl: database.replicaUrl, output: log.fd, serviceEnv: config.serviceEnv, serviceNodeArgs: config.serviceNodeArgs, baselineEnv: toBaselineEnv(settings) })
+    const server = await target.start({ databaseUrl: database.url, replicaUrl: database.replicaUrl, output: log.fd, serviceEnv, serviceNodeArgs: config.serviceNodeArgs, baselineEnv: toBaselineEnv(settings) })
     cleanup.add(target.name, server.stop)
     running.set(target.name, server)
   }
@@ -109,12 +111,15 @@ async function main (config) {
     warmupSeconds: config.warmupSeconds,
     rounds: config.rounds,
     seedUsers: config.seedUsers,
-    targets: chosen.map(({ name, description, alternates }) => ({ name, description: name === 'service' ? withLever(description, config) : description, alternates })),
+    targets: chosen.map(({ name, description, alternates }) => ({ name, description: name === 'service' ? withLever(description, serviceEnv, config.serviceNodeArgs) : description, alternates })),
   }
   console.log(formatHeader(meta))
 
   const order = runOrder(chosen, config.rounds)
-  const total = config.workloads.length * config.concurrency.length * order.length
+  /** The runs of one cell: the sides that speak the workload, in order. */
+  const orderFor = (/** @type {import('./workloads.js').Workload} */ workload) =>
+    order.filter(({ target }) => !workload.servedBy || workload.servedBy.includes(target.name))
+  const total = config.concurrency.length * config.workloads.reduce((sum, name) => sum + orderFor(workloadNamed(name)).length, 0)
   const minutes = total * (config.warmupSeconds + config.seconds + RUN_OVERHEAD_SECONDS) / 60
   progress(`${total} runs, about ${minutes.toFixed(1)} minutes`)
 
@@ -122,12 +127,12 @@ async function main (config) {
   const cells = []
   let runNumber = 0
   for (const name of config.workloads) {
-    const workload = /** @type {import('./workloads.js').Workload} */ (workloads.get(name))
+    const workload = workloadNamed(name)
     /** @type {import('./cell.js').Cell[]} */
     const mine = []
     for (const concurrency of config.concurrency) {
       const runs = []
-      for (const { target, round } of order) {
+      for (const { target, round } of orderFor(workload)) {
         runNumber++
         const result = await measureRun({
           target: target.name,
@@ -155,7 +160,8 @@ async function main (config) {
   }
 
   const verdicts = goals.map((goal) => ({ label: goal.label, verdict: goal.evaluate(cells) }))
-  console.log('\n' + formatGoals(verdicts))
+  const figures = measures.map((measure) => ({ label: measure.label, figure: measure.evaluate(cells) }))
+  console.log('\n' + formatGoals(verdicts, figures))
 
   /** @type {import('./report.js').ReplicaReads[]} */
   const replicaReads = []
@@ -178,6 +184,7 @@ async function main (config) {
     config: { ...config, databaseUrl: config.databaseUrl ? '(set)' : undefined },
     cells,
     goals: verdicts,
+    figures,
     replicaReads,
     svg,
     writeDocs: config.writeDocs,
@@ -186,10 +193,15 @@ async function main (config) {
 }
 
 /**
- * The service's description, naming the lever when one is being measured.
- * @param {string} description @param {import('./config.js').BenchConfig} config
+ * The service's description, naming every setting it runs with beside its defaults.
+ * @param {string} description @param {Record<string, string>} serviceEnv @param {string[]} nodeArgs
  */
-function withLever (description, config) {
-  const lever = [...Object.entries(config.serviceEnv).map(([name, value]) => `${name}=${value}`), ...config.serviceNodeArgs]
+function withLever (description, serviceEnv, nodeArgs) {
+  const lever = [...Object.entries(serviceEnv).map(([name, value]) => `${name}=${value}`), ...nodeArgs]
   return lever.length > 0 ? `${description}, with ${lever.join(' ')}` : description
+}
+
+/** @param {string} name */
+function workloadNamed (name) {
+  return /** @type {import('./workloads.js').Workload} */ (workloads.get(name))
 }

@@ -31,6 +31,8 @@
  * @property {number} callsPerRequest   a batch of 100 is 100 calls
  * @property {(context: WorkloadContext) => () => Call} generator
  * @property {(text: string, expected: any) => string | null} check   null when the answer is right, else why not
+ * @property {string[]} [servedBy]   the targets that speak it; unset: all of them
+ * @property {Record<string, string>} [serviceEnv]   settings the service needs to serve it
  */
 
 const JSON_RPC = { path: '/rpc', contentType: 'application/json' }
@@ -253,6 +255,34 @@ const all = [
     },
   },
 ]
+
+/** The user_id member of an XML-RPC struct answer, or null when there is none. */
+const XML_USER_ID = /<member><name>user_id<\/name><value><int>(\d+)<\/int><\/value><\/member>/
+
+all.push({
+  // The same call through the XML-RPC bridge (src/xmlrpc/), to put a number on its price
+  // beside get_user over JSON-RPC. Only the service speaks it; the baselines are JSON-RPC.
+  name: 'get_user.xmlrpc',
+  description: 'get_user [user_id] over the XML-RPC bridge',
+  path: '/xmlrpc',
+  contentType: 'text/xml',
+  callsPerRequest: 1,
+  servedBy: ['service'],
+  serviceEnv: { XMLRPC_PATH: '/xmlrpc' },
+  generator: ({ ids }) => () => {
+    const userId = randomId(ids)
+    return {
+      body: `<?xml version="1.0"?><methodCall><methodName>get_user</methodName><params><param><value><int>${userId}</int></value></param></params></methodCall>`,
+      expected: userId,
+    }
+  },
+  check: (text, userId) => {
+    if (!text.includes('<methodResponse>')) return `answer is not an XML-RPC response: ${text.slice(0, 80)}`
+    if (text.includes('<fault>')) return `XML-RPC fault: ${text.slice(0, 200)}`
+    const found = XML_USER_ID.exec(text)?.[1]
+    return Number(found) === userId ? null : `asked for user ${userId}, got ${found}`
+  },
+})
 
 export const workloads = new Map(all.map((workload) => [workload.name, workload]))
 

@@ -13,7 +13,9 @@ import {
   type PostgresServer,
 } from '../scripts/postgres-topology.js'
 import { shippedMigrations } from '../src/db/migration-state.js'
-import { killLeftovers, metricValue, startInstance, startWireRecorder, type ServiceInstance } from './support/service-instances.js'
+import { callOnNewConnection, getOnNewConnection, metricValue } from './support/clients.js'
+import { startWireRecorder, uniqueLogin } from './support/database.js'
+import { killLeftoverServices, startService, type ServiceProcess } from './support/processes.js'
 
 /**
  * README "Scaling out", proven on real servers on 127.0.0.1: Debian's PostgreSQL as a
@@ -36,12 +38,25 @@ let primary: PostgresServer
 let replica: PostgresServer
 let bouncer: Bouncer
 let recorder: Awaited<ReturnType<typeof startWireRecorder>>
+/** A service process, and calls to it each on a connection of its own (as through a load balancer). */
+interface Instance {
+  process: ServiceProcess
+  call: (method: string, params?: unknown, headers?: Record<string, string>) => ReturnType<typeof callOnNewConnection>
+  get: (path: string) => Promise<{ status: number, text: string }>
+}
 /** Default isolation; migrates at start. */
-let a: ServiceInstance
+let a: Instance
 /** TX_ISOLATION_LEVEL=Serializable. */
-let b: ServiceInstance
+let b: Instance
 
-const uniqueLogin = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 10)}`
+async function startInstance (env: Record<string, string>): Promise<Instance> {
+  const service = await startService(env)
+  return {
+    process: service,
+    call: (method, params, headers) => callOnNewConnection(service.url, method, params, headers),
+    get: (path) => getOnNewConnection(service.url, path),
+  }
+}
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'user-rpc-scale-'))
@@ -75,8 +90,8 @@ beforeAll(async () => {
 }, 180_000)
 
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()])
-  killLeftovers()
+  await Promise.all([a?.process.stop(), b?.process.stop()])
+  killLeftoverServices()
   await recorder?.close()
   await bouncer?.stop()
   await replica?.stop().catch(() => {})
@@ -96,7 +111,7 @@ async function userReads (server: PostgresServer): Promise<number> {
   })
 }
 
-async function createUser (instance: ServiceInstance, login = uniqueLogin('s')) {
+async function createUser (instance: Instance, login = uniqueLogin('s')) {
   const answer = await instance.call('user.create', { login, firstName: 'Ada' })
   expect(answer.body.error).toBeUndefined()
   return answer.body.result as { id: number, login: string }
@@ -109,7 +124,7 @@ describe('behind PgBouncer (transaction pooling) with migrations on the direct U
       owner: (await client.query<{ tableowner: string }>('SELECT tableowner FROM pg_tables WHERE tablename = \'users\'')).rows[0]?.tableowner,
     }))
     expect(applied).toEqual({ migrations: await shippedMigrations(), owner: 'postgres' })
-    expect(a.lines.filter((line) => line.msg === 'user-rpc ready')).toHaveLength(1)
+    expect(a.process.lines.filter((line) => line.msg === 'user-rpc ready')).toHaveLength(1)
     expect((await a.get('/readyz')).status).toBe(200)
   })
 
@@ -223,16 +238,16 @@ describe('read replicas', () => {
       const ready = await a.get('/readyz')
       expect(ready.status).toBe(200)
       expect(JSON.parse(ready.text)).toMatchObject({ status: 'ok', replicas: [{ name: `127.0.0.1:${replica.port}`, status: 'down', reason: expect.any(String) }] })
-      expect(a.lines.filter((line) => line.msg?.startsWith('replica unavailable'))).toHaveLength(1)
+      expect(a.process.lines.filter((line) => line.msg?.startsWith('replica unavailable'))).toHaveLength(1)
     } finally {
       await replica.start()
     }
 
-    await a.waitForLine((line) => line.msg?.startsWith('replica answers again') === true, 60_000)
+    await a.process.waitForLine('that the replica answers again', (line) => line.msg?.startsWith('replica answers again') === true)
     expect(JSON.parse((await a.get('/readyz')).text)).toMatchObject({ replicas: [{ status: 'up' }] })
     const replicaBefore = await userReads(replica)
     expect((await a.call('user.get', { id: user.id })).body.result).toMatchObject({ id: user.id })
     expect(await userReads(replica)).toBe(replicaBefore + 1)
-    expect(a.lines.filter((line) => line.msg?.startsWith('replica unavailable'))).toHaveLength(1)
+    expect(a.process.lines.filter((line) => line.msg?.startsWith('replica unavailable'))).toHaveLength(1)
   }, 90_000)
 })

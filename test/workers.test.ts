@@ -3,17 +3,17 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { killLeftovers, metricValue, startInstance, type LogLine, type ServiceInstance } from './support/service-instances.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { callOnNewConnection, getOnNewConnection, metricValue, type LogLine } from './support/clients.js'
+import { testDatabaseUrl, uniqueLogin } from './support/database.js'
+import { killLeftoverServices, startService, type ServiceProcess } from './support/processes.js'
 
 /**
  * WORKERS > 1 (src/cluster.ts), through the built service as an operator runs it: one
  * primary process forks the workers, which share the port.
  */
 
-afterAll(() => killLeftovers())
-
-const uniqueLogin = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 10)}`
+afterAll(() => killLeftoverServices())
 
 const listening = (port: number) => new Promise<boolean>((resolve) => {
   const socket = connect(port, '127.0.0.1')
@@ -33,7 +33,7 @@ describe('two workers on the embedded database', () => {
 
   it('when SIGTERM comes with a call in flight on each worker, then both finish, and the primary stops the database it started once, and exits 0', async () => {
     const dir = join(folder, 'postgres')
-    const service = await startInstance({ WORKERS: '2', EMBEDDED_DATABASE_DIR: dir, SHUTDOWN_GRACE_MS: '30000' })
+    const service = await startService({ WORKERS: '2', EMBEDDED_DATABASE_DIR: dir, SHUTDOWN_GRACE_MS: '30000' })
     const started = service.lines.filter((line) => line.msg === 'embedded PostgreSQL started and migrated')
     expect(started).toHaveLength(1)
     expect(started[0]?.worker).toBeUndefined()
@@ -45,13 +45,13 @@ describe('two workers on the embedded database', () => {
     // The database stops under this client at the end; that is the point.
     locker.on('error', () => {})
     await locker.connect()
-    const created = await service.call('user.create', { login: uniqueLogin('drain') })
+    const created = await callOnNewConnection(service.url, 'user.create', { login: uniqueLogin('drain') })
     const id = (created.body.result as { id: number }).id
 
     await locker.query('BEGIN')
     await locker.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id])
     // New connections go to the workers in turn: four calls put two on each.
-    const calls = Array.from({ length: 4 }, (_, index) => service.call('user.update', { id, firstName: `Call${index}` }, { 'x-request-id': `drain-${index}` }))
+    const calls = Array.from({ length: 4 }, (_, index) => callOnNewConnection(service.url, 'user.update', { id, firstName: `Call${index}` }, { 'x-request-id': `drain-${index}` }))
     // Each waiting call holds one lock not granted (pg_stat_activity would not do: inside a
     // transaction it is a snapshot taken once).
     for (let waiting = 0; waiting < 4; await new Promise((resolve) => setTimeout(resolve, 20))) {
@@ -59,9 +59,9 @@ describe('two workers on the embedded database', () => {
       waiting = rows[0]?.n ?? 0
     }
 
-    process.kill(service.pid, 'SIGTERM')
-    await service.waitForLine((line) => line.msg === 'shutting down: draining calls in flight' && line.worker === 1)
-    await service.waitForLine((line) => line.msg === 'shutting down: draining calls in flight' && line.worker === 2)
+    service.signal('SIGTERM')
+    await service.waitForLine('worker 1 draining', (line) => line.msg === 'shutting down: draining calls in flight' && line.worker === 1)
+    await service.waitForLine('worker 2 draining', (line) => line.msg === 'shutting down: draining calls in flight' && line.worker === 2)
     // Each worker's close reaches the primary, which stops accepting once none is left.
     for (let attempt = 0; attempt < 200 && await listening(service.port); attempt++) await new Promise((resolve) => setTimeout(resolve, 50))
     expect(await listening(service.port)).toBe(false)
@@ -80,25 +80,25 @@ describe('two workers on the embedded database', () => {
 })
 
 describe('two workers on an external database', () => {
-  let service: ServiceInstance
+  let service: ServiceProcess
   beforeAll(async () => {
-    service = await startInstance({ WORKERS: '2', DATABASE_URL: inject('databaseUrl') })
+    service = await startService({ WORKERS: '2', DATABASE_URL: testDatabaseUrl() })
   })
   afterAll(async () => { await service?.stop() })
 
   it('when /metrics and /readyz are asked of either worker, then metrics count the calls of both, and readiness holds', async () => {
     const login = uniqueLogin('metrics')
-    const before = metricValue((await service.get('/metrics')).text, 'rpc_calls_total', { method: 'user.getByLogin' })
+    const before = metricValue((await getOnNewConnection(service.url, '/metrics')).text, 'rpc_calls_total', { method: 'user.getByLogin' })
     const answers = []
-    for (let call = 0; call < 6; call++) answers.push(await service.call('user.getByLogin', { login }, { 'x-request-id': `metrics-${call}` }))
+    for (let call = 0; call < 6; call++) answers.push(await callOnNewConnection(service.url, 'user.getByLogin', { login }, { 'x-request-id': `metrics-${call}` }))
     expect(answers.every((answer) => answer.body.error?.code === -32004)).toBe(true)
     const servedBy = service.lines.filter((line) => String(line.reqId).startsWith('metrics-')).map((line) => line.worker)
     expect(new Set(servedBy)).toEqual(new Set([1, 2]))
 
     // Fresh connections alternate between the workers, so these scrapes ask both.
     for (let scrape = 0; scrape < 4; scrape++) {
-      expect(metricValue((await service.get('/metrics')).text, 'rpc_calls_total', { method: 'user.getByLogin' }) - before).toBe(6)
-      expect((await service.get('/readyz')).status).toBe(200)
+      expect(metricValue((await getOnNewConnection(service.url, '/metrics')).text, 'rpc_calls_total', { method: 'user.getByLogin' }) - before).toBe(6)
+      expect((await getOnNewConnection(service.url, '/readyz')).status).toBe(200)
     }
   })
 
@@ -107,16 +107,16 @@ describe('two workers on an external database', () => {
     expect(victim?.pid).toEqual(expect.any(Number))
     process.kill(Number(victim?.pid), 'SIGKILL')
 
-    await service.waitForLine((line) => line.msg === 'worker died: starting a replacement' && line.worker === 1)
-    const replacement = await service.waitForLine((line) => workerListening(line) && line.worker === 3)
+    await service.waitForLine('the replacement announced', (line) => line.msg === 'worker died: starting a replacement' && line.worker === 1)
+    const replacement = await service.waitForLine('the replacement listening', (line) => workerListening(line) && line.worker === 3)
     expect(replacement.pid).not.toBe(victim?.pid)
 
     const login = uniqueLogin('replaced')
-    expect((await service.call('user.create', { login })).body.result).toMatchObject({ login })
+    expect((await callOnNewConnection(service.url, 'user.create', { login })).body.result).toMatchObject({ login })
     // Calls on fresh connections go to the workers in turn; the replacement is one of them.
     const served = async () => service.lines.some((line) => line.msg === 'rpc call' && line.worker === 3)
     for (let call = 0; call < 20 && !await served(); call++) {
-      expect((await service.call('user.getByLogin', { login })).body.result).toMatchObject({ login })
+      expect((await callOnNewConnection(service.url, 'user.getByLogin', { login })).body.result).toMatchObject({ login })
     }
     expect(await served()).toBe(true)
     expect(service.lines.filter(workerListening).map((line) => line.worker).sort()).toEqual([1, 2, 3])

@@ -38,10 +38,10 @@ export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options
     if (error instanceof HttpRpcError) return sendError(reply, error.statusCode, error)
     const status = (error as FastifyError).statusCode ?? 500
     if (status === 413) {
-      return sendError(reply, 413, new RpcError(ErrorCode.InvalidRequest, 'Request body too large', { limitBytes: bodyLimit }))
+      return sendError(reply, 413, new RpcError(ErrorCode.InvalidRequest, 'Request body too large', { reason: `the body is over ${bodyLimit} bytes` }))
     }
     if (status === 415) {
-      return sendError(reply, 415, new RpcError(ErrorCode.InvalidRequest, 'Unsupported Media Type: send Content-Type: application/json'))
+      return sendError(reply, 415, new RpcError(ErrorCode.InvalidRequest, 'Unsupported Media Type: send Content-Type: application/json', { reason: 'the content type must be application/json' }))
     }
     if (status >= 400 && status < 500) {
       return sendError(reply, status, new RpcError(ErrorCode.InvalidRequest, 'Invalid Request'))
@@ -60,7 +60,7 @@ export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options
     method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: path,
     handler: async (_request, reply) =>
-      sendError(reply, 405, new RpcError(ErrorCode.InvalidRequest, 'Method Not Allowed: use POST'), { allow: 'POST' }),
+      sendError(reply, 405, new RpcError(ErrorCode.InvalidRequest, 'Method Not Allowed: use POST', { reason: 'the HTTP method must be POST' }), { allow: 'POST' }),
   })
 }
 
