@@ -95,6 +95,9 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<
  * SIGTERM/SIGINT while calls are still in flight and then exits 143. The service drains
  * first (close-with-grace) and stops the database itself, so the package's signal listeners
  * are removed; its `exit` listener stays as a last resort against an orphaned server.
+ * Its `beforeExit` listener ends with process.exit(0), which would throw away an exit code
+ * already set (a vitest run with failed tests, whose global setup ran the embedded database,
+ * exited 0): keepExitCode puts it back.
  */
 async function importWithoutSignalHooks () {
   const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]))
@@ -104,7 +107,21 @@ async function importWithoutSignalHooks () {
       if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener)
     }
   }
+  keepExitCode()
   return EmbeddedPostgres
+}
+
+let keepingExitCode = false
+
+/** The exit code set when the event loop emptied is the one the process exits with. */
+function keepExitCode () {
+  if (keepingExitCode) return
+  keepingExitCode = true
+  let code: typeof process.exitCode
+  // Before the package's listener, which calls process.exit(0) on a later tick.
+  process.prependListener('beforeExit', () => { code = process.exitCode })
+  // process.exit() exits with process.exitCode as it stands after the 'exit' listeners.
+  process.on('exit', () => { if (code) process.exitCode = code })
 }
 
 /**
