@@ -3,7 +3,7 @@
  * The benchmark's settings, from BENCH_* environment variables, checked before anything
  * starts: a bad value stops the run with one line naming the variable.
  */
-import { targets } from './targets.js'
+import { defaultTargets, targets } from './targets.js'
 import { defaultWorkloads, workloads } from './workloads.js'
 
 /**
@@ -16,6 +16,7 @@ import { defaultWorkloads, workloads } from './workloads.js'
  * @property {string[]} targets
  * @property {number} seedUsers
  * @property {string | undefined} databaseUrl   unset: an embedded PostgreSQL
+ * @property {boolean} replica         Debian's PostgreSQL with a streaming replica instead (BENCH_REPLICA=1)
  * @property {boolean} writeDocs       also copy the chart to docs/bench.svg
  * @property {Record<string, string>} serviceEnv   settings the service runs with, beside its defaults
  * @property {string[]} serviceNodeArgs  Node/V8 flags the service runs with
@@ -30,9 +31,10 @@ export const variables = {
   BENCH_ROUNDS: 'rounds of service and floor per cell (default 2)',
   BENCH_WORKLOADS: `comma list (default ${defaultWorkloads.join(',')}; also: ${[...workloads.keys()].filter((name) => !defaultWorkloads.includes(name)).join(',')})`,
   BENCH_CONCURRENCY: 'comma list of client counts (default 1,32,128)',
-  BENCH_TARGETS: `comma list (default ${targets.map((target) => target.name).join(',')})`,
+  BENCH_TARGETS: `comma list (default ${defaultTargets.join(',')}; also: ${targets.map((target) => target.name).filter((name) => !defaultTargets.includes(name)).join(',')})`,
   BENCH_SEED_USERS: 'users seeded for the read workloads (default 1000)',
   BENCH_DATABASE_URL: 'a PostgreSQL role that may create databases; unset: embedded PostgreSQL',
+  BENCH_REPLICA: '1: the database is Debian\'s PostgreSQL with a streaming replica beside it (pg_basebackup -R), for the service-replica target',
   BENCH_WRITE_DOCS: '1: also write the chart to docs/bench.svg',
   BENCH_SERVICE_ENV: 'space-separated NAME=value settings for the service, to measure a lever against its floor (default none)',
   BENCH_SERVICE_NODE_ARGS: 'space-separated Node/V8 flags for the service, e.g. --max-semi-space-size=32 (default none)',
@@ -78,15 +80,22 @@ export function readBenchConfig (env) {
   const seedUsers = number('BENCH_SEED_USERS', 1000, 1)
   if (!Number.isInteger(seedUsers)) throw new BenchConfigError(`BENCH_SEED_USERS=${seedUsers}: expected a whole number`)
 
+  const chosenTargets = names('BENCH_TARGETS', defaultTargets, targets.map((target) => target.name))
+  const replica = value('BENCH_REPLICA') === '1'
+  if (replica && value('BENCH_DATABASE_URL')) throw new BenchConfigError(`BENCH_REPLICA=1 starts its own primary and replica; unset BENCH_DATABASE_URL (${variables.BENCH_REPLICA})`)
+  const needing = targets.filter((target) => target.replica && chosenTargets.includes(target.name)).map((target) => target.name)
+  if (needing.length > 0 && !replica) throw new BenchConfigError(`BENCH_TARGETS: ${needing.join(', ')} needs BENCH_REPLICA=1 (${variables.BENCH_REPLICA})`)
+
   return {
     seconds: number('BENCH_SECONDS', 5, 0.1),
     warmupSeconds: number('BENCH_WARMUP_SECONDS', 2, 0),
     rounds,
     workloads: names('BENCH_WORKLOADS', defaultWorkloads, [...workloads.keys()]),
     concurrency: [...new Set(concurrency)].sort((a, b) => a - b),
-    targets: names('BENCH_TARGETS', targets.map((target) => target.name), targets.map((target) => target.name)),
+    targets: chosenTargets,
     seedUsers,
     databaseUrl: value('BENCH_DATABASE_URL'),
+    replica,
     writeDocs: value('BENCH_WRITE_DOCS') === '1',
     serviceEnv: settings(value('BENCH_SERVICE_ENV')),
     serviceNodeArgs: (value('BENCH_SERVICE_NODE_ARGS') ?? '').split(/\s+/).filter(Boolean),

@@ -3,28 +3,34 @@
  * The benchmark's one PostgreSQL: a fresh embedded server in a temporary folder by default
  * (through the service's own dist/db/embedded-postgres.js, which runs it as the `postgres`
  * user when we are root), or a fresh database on BENCH_DATABASE_URL, created here and
- * dropped at the end. Either way it is migrated once with the real `prisma migrate deploy`.
+ * dropped at the end, or (BENCH_REPLICA=1) Debian's PostgreSQL as a primary with a
+ * streaming replica beside it (scripts/postgres-topology.js; the embedded package has no
+ * pg_basebackup). Either way it is migrated once with the real `prisma migrate deploy`.
  */
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
 import { startEmbeddedPostgres } from '../dist/db/embedded-postgres.js'
 import { migrateDeploy } from '../dist/db/migrate.js'
+import { createDatabase, startPrimary, startReplica, waitForReplay } from '../scripts/postgres-topology.js'
 
 /**
  * @typedef {object} BenchDatabase
  * @property {string} url
- * @property {'embedded' | 'external'} kind
+ * @property {'embedded' | 'external' | 'debian'} kind
  * @property {string} version     SHOW server_version
+ * @property {string} [replicaUrl]          a streaming replica of it (BENCH_REPLICA=1)
+ * @property {() => Promise<void>} [caughtUp]   resolves once the replica has replayed every write so far
  * @property {() => Promise<void>} stop
  */
 
 /**
- * @param {{ externalUrl?: string | undefined, workDir: string, log: (line: string) => void }} options
+ * @param {{ externalUrl?: string | undefined, replica?: boolean, workDir: string, log: (line: string) => void }} options
  * @returns {Promise<BenchDatabase>}
  */
-export async function provisionDatabase ({ externalUrl, workDir, log }) {
-  const database = externalUrl ? await freshExternalDatabase(externalUrl) : await freshEmbeddedServer(workDir, log)
+export async function provisionDatabase ({ externalUrl, replica = false, workDir, log }) {
+  /** @type {Omit<BenchDatabase, 'version'>} */
+  const database = replica ? await primaryAndReplica(workDir) : externalUrl ? await freshExternalDatabase(externalUrl) : await freshEmbeddedServer(workDir, log)
   try {
     await migrateDeploy(database.url)
     return { ...database, version: await serverVersion(database.url) }
@@ -38,6 +44,37 @@ export async function provisionDatabase ({ externalUrl, workDir, log }) {
 async function freshEmbeddedServer (workDir, log) {
   const server = await startEmbeddedPostgres({ dir: join(workDir, 'postgres'), database: 'user_rpc_bench', notice: log })
   return { url: server.url, kind: /** @type {const} */ ('embedded'), stop: server.stop }
+}
+
+/**
+ * Debian's PostgreSQL as it comes (fsync on, no extra modules), and a replica of it made
+ * with pg_basebackup -R; the schema and the seed reach the replica by streaming.
+ * @param {string} workDir
+ */
+async function primaryAndReplica (workDir) {
+  const root = join(workDir, 'debian')
+  const primary = await startPrimary({ root, settings: { shared_preload_libraries: "''" } })
+  /** @type {import('../scripts/postgres-topology.js').PostgresServer | undefined} */
+  let replica
+  const stop = async () => {
+    await replica?.stop()
+    await primary.stop()
+  }
+  try {
+    await createDatabase(primary, 'user_rpc_bench')
+    replica = await startReplica(primary, { root })
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  const standby = replica
+  return {
+    url: primary.url('user_rpc_bench'),
+    replicaUrl: standby.url('user_rpc_bench'),
+    kind: /** @type {const} */ ('debian'),
+    caughtUp: () => waitForReplay(primary, standby),
+    stop,
+  }
 }
 
 /** @param {string} adminUrl */

@@ -26,7 +26,7 @@ import { workloads } from './workloads.js'
 /**
  * @typedef {object} LoadJob
  * @property {string} host
- * @property {number} port
+ * @property {number[]} ports     connections go to these in turn (several: as a load balancer would spread them)
  * @property {string} workload
  * @property {number} concurrency
  * @property {number} warmupMs
@@ -86,7 +86,8 @@ async function run (job) {
   const workload = workloads.get(job.workload)
   if (!workload) throw new Error(`unknown workload ${job.workload}`)
   const next = workload.generator(job.context)
-  const head = `POST ${workload.path} HTTP/1.1\r\nHost: ${job.host}:${job.port}\r\nContent-Type: ${workload.contentType}\r\nContent-Length: `
+  const heads = job.ports.map((port) => `POST ${workload.path} HTTP/1.1\r\nHost: ${job.host}:${port}\r\nContent-Type: ${workload.contentType}\r\nContent-Length: `)
+  let connectionsMade = 0
 
   /** @type {'warmup' | 'opening' | 'window' | 'drain'} */
   let phase = 'warmup'
@@ -129,6 +130,8 @@ async function run (job) {
 
   /** One closed loop: a connection and the request it has in flight. */
   const loop = () => {
+    const slot = connectionsMade++ % job.ports.length
+    const head = /** @type {string} */ (heads[slot])
     const state = {
       connection: /** @type {HttpConnection | null} */ (null),
       /** @type {import('./workloads.js').Call | null} */
@@ -154,7 +157,7 @@ async function run (job) {
     }
     const connection = new HttpConnection({
       host: job.host,
-      port: job.port,
+      port: /** @type {number} */ (job.ports[slot]),
       onAnswer: ({ status, body }) => {
         const now = performance.now()
         // The answer that opens the window is its first; the one that closes it is not in it.

@@ -72,7 +72,7 @@ export async function measureRun (request) {
     /** @type {import('./load-client.js').LoadJob} */
     const job = {
       host: '127.0.0.1',
-      port: running.port,
+      ports: running.ports,
       workload: request.workload,
       concurrency: request.concurrency,
       warmupMs: request.warmupSeconds * 1000,

@@ -10,7 +10,7 @@
  * @property {string} date
  * @property {{ cpus: number, model: string, memoryGiB: number, kernel: string }} machine
  * @property {string} node
- * @property {{ version: string, kind: 'embedded' | 'external' }} postgres
+ * @property {{ version: string, kind: 'embedded' | 'external' | 'debian' }} postgres
  * @property {number} poolSize
  * @property {number} batchConcurrency
  * @property {number} seconds
@@ -26,6 +26,12 @@ const ratio = (/** @type {number} */ value) => Number.isFinite(value) ? value.to
 /** Milliseconds with about three significant digits. */
 const ms = (/** @type {number} */ value) => !Number.isFinite(value) ? '–' : value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : String(Math.round(value))
 
+const DATABASE_KINDS = {
+  embedded: 'embedded, started by the benchmark',
+  external: 'external, BENCH_DATABASE_URL, a fresh database',
+  debian: 'Debian\'s, started by the benchmark with a streaming replica beside it (BENCH_REPLICA=1)',
+}
+
 /** @param {Meta} meta @returns {string} */
 export function formatHeader (meta) {
   const compared = meta.targets.filter((target) => target.alternates).map((target) => target.name)
@@ -35,7 +41,7 @@ export function formatHeader (meta) {
     `# user-rpc benchmark, ${meta.date}`,
     '',
     `- Machine: ${meta.machine.cpus} × ${meta.machine.model}, ${meta.machine.memoryGiB.toFixed(1)} GiB memory, Linux ${meta.machine.kernel}; the servers, PostgreSQL and the load generator share it.`,
-    `- Node ${meta.node}; PostgreSQL ${meta.postgres.version} (${meta.postgres.kind === 'embedded' ? 'embedded, started by the benchmark' : 'external, BENCH_DATABASE_URL, a fresh database'}), ${meta.seedUsers} seeded users.`,
+    `- Node ${meta.node}; PostgreSQL ${meta.postgres.version} (${DATABASE_KINDS[meta.postgres.kind]}), ${meta.seedUsers} seeded users.`,
     `- Pool: ${meta.poolSize} connections for each side with a database; a batch runs ${meta.batchConcurrency} members at once on both.`,
     `- Each run: ${meta.warmupSeconds} s warm-up (longer until every connection has had an answer), then ${meta.seconds} s measured, from an answer to the first answer after ${meta.seconds} s (slow batches come back in waves; a window cut on answers holds whole ones). Order in a cell: ${order}. Calls/s are the mean of the rounds (each round in brackets); latencies are over every round's samples together.`,
     '- Load generator: its own process per run, raw keep-alive sockets, one request in flight per connection. Every answer is checked; calls/s and latencies count right answers only, and a side with any wrong answer (or none in its window) is INVALID. CPU shares are of one core.',
@@ -124,5 +130,51 @@ export function formatGoals (verdicts, figures = []) {
       ? `- ${verdict.pass ? 'PASS' : 'FAIL'} ${label}: **${verdict.value}** (${verdict.detail})`
       : `- n/a  ${label}: not run`),
     ...(measured.length > 0 ? ['', '## Other figures', '', ...measured.map(({ label, figure }) => `- ${label}: **${figure?.value}** (${figure?.detail})`)] : []),
+  ].join('\n')
+}
+
+/**
+ * Where one replica-routing side's reads went over the whole benchmark, from its /metrics.
+ * @typedef {object} ReplicaReads
+ * @property {string} target
+ * @property {number} onReplica   read transactions committed on a replica
+ * @property {number} fallbacks   reads run on the primary because no replica could serve them
+ * @property {number} reads       read calls answered (user.get, user.getByLogin, user.list, get_user)
+ * @property {number} writes      write calls answered
+ */
+
+const READ_METHODS = ['user.get', 'user.getByLogin', 'user.list', 'get_user']
+
+/**
+ * @param {string} text   Prometheus text from the service
+ * @returns {Omit<ReplicaReads, 'target'>}
+ */
+export function readsFrom (text) {
+  const totals = { onReplica: 0, fallbacks: 0, reads: 0, writes: 0 }
+  for (const line of text.split('\n')) {
+    const match = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (!match) continue
+    const [, name, labels = '', value] = match
+    if (name === 'db_replica_reads_total') totals.onReplica += Number(value)
+    if (name === 'db_replica_fallbacks_total') totals.fallbacks += Number(value)
+    if (name === 'rpc_calls_total' && labels.includes('outcome="ok"')) {
+      const method = /method="([^"]*)"/.exec(labels)?.[1] ?? ''
+      if (READ_METHODS.includes(method)) totals.reads += Number(value)
+      else totals.writes += Number(value)
+    }
+  }
+  return totals
+}
+
+/** @param {ReplicaReads[]} sides @returns {string} */
+export function formatReplicaReads (sides) {
+  return [
+    '## Reads served by the replica',
+    '',
+    'Over the whole run (warm-ups included), from the side\'s own /metrics.',
+    '',
+    '| side | read calls | on the replica | on the primary (fallback) | write calls (primary) |',
+    '|---|---:|---:|---:|---:|',
+    ...sides.map((side) => `| ${side.target} | ${side.reads} | ${side.onReplica} (${percent(side.reads ? side.onReplica / side.reads : 0)}) | ${side.fallbacks} | ${side.writes} |`),
   ].join('\n')
 }

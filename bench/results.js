@@ -32,17 +32,18 @@ export async function openServerLog (stamp, name) {
  * @param {import('./cell.js').Cell[]} input.cells
  * @param {unknown} input.goals
  * @param {unknown} input.figures
+ * @param {unknown} [input.replicaReads]
  * @param {string} input.svg
  * @param {boolean} input.writeDocs
  * @returns {Promise<string[]>} the files written, relative to the project
  */
-export async function saveResults ({ stamp, meta, config, cells, goals, figures, svg, writeDocs }) {
+export async function saveResults ({ stamp, meta, config, cells, goals, figures, replicaReads, svg, writeDocs }) {
   await mkdir(folder, { recursive: true })
   // Every latency sample would make the file tens of MiB; the percentiles stay.
   const slim = cells.map((cell) => ({ ...cell, runs: cell.runs.map(({ latenciesMs, ...run }) => run) }))
   const json = join(folder, `${stamp}.json`)
   const chart = join(folder, `${stamp}.svg`)
-  await writeFile(json, JSON.stringify({ meta, config, cells: slim, goals, figures }, null, 2) + '\n')
+  await writeFile(json, JSON.stringify({ meta, config, cells: slim, goals, figures, replicaReads }, null, 2) + '\n')
   await writeFile(chart, svg)
   const written = [json, chart]
   if (writeDocs) {

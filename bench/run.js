@@ -20,7 +20,7 @@ import { BenchConfigError, readBenchConfig } from './config.js'
 import { provisionDatabase } from './database.js'
 import { goals, measures } from './goals.js'
 import { measureRun } from './measure.js'
-import { formatGoals, formatHeader, formatWorkloadTable } from './report.js'
+import { formatGoals, formatHeader, formatReplicaReads, formatWorkloadTable, readsFrom } from './report.js'
 import { openServerLog, saveResults } from './results.js'
 import { seedUsers } from './seed.js'
 import { toBaselineEnv } from './baseline-settings.js'
@@ -75,10 +75,12 @@ async function main (config) {
   await chmod(workDir, 0o755)
   cleanup.add('the temporary folder', () => rm(workDir, { recursive: true, force: true }))
 
-  progress(config.databaseUrl ? 'creating a database on BENCH_DATABASE_URL' : 'starting an embedded PostgreSQL')
-  const database = await provisionDatabase({ externalUrl: config.databaseUrl, workDir, log: progress })
+  progress(config.replica ? 'starting Debian\'s PostgreSQL and a streaming replica of it' : config.databaseUrl ? 'creating a database on BENCH_DATABASE_URL' : 'starting an embedded PostgreSQL')
+  const database = await provisionDatabase({ externalUrl: config.databaseUrl, replica: config.replica, workDir, log: progress })
   cleanup.add('the database', database.stop)
   const ids = await seedUsers(database.url, config.seedUsers)
+  // Reads on the replica must find every seeded user from the first call.
+  await database.caughtUp?.()
 
   const stamp = started.toISOString().replace(/[:.]/g, '-')
   const chosen = targets.filter((target) => config.targets.includes(target.name))
@@ -92,7 +94,7 @@ async function main (config) {
     const log = await openServerLog(stamp, target.name)
     cleanup.add(`${target.name}'s log`, log.close)
     progress(`starting ${target.name} (its output goes to ${log.path})`)
-    const server = await target.start({ databaseUrl: database.url, output: log.fd, serviceEnv, serviceNodeArgs: config.serviceNodeArgs, baselineEnv: toBaselineEnv(settings) })
+    const server = await target.start({ databaseUrl: database.url, replicaUrl: database.replicaUrl, output: log.fd, serviceEnv, serviceNodeArgs: config.serviceNodeArgs, baselineEnv: toBaselineEnv(settings) })
     cleanup.add(target.name, server.stop)
     running.set(target.name, server)
   }
@@ -161,6 +163,14 @@ async function main (config) {
   const figures = measures.map((measure) => ({ label: measure.label, figure: measure.evaluate(cells) }))
   console.log('\n' + formatGoals(verdicts, figures))
 
+  /** @type {import('./report.js').ReplicaReads[]} */
+  const replicaReads = []
+  for (const target of chosen.filter((one) => one.replica)) {
+    const port = running.get(target.name)?.ports[0]
+    replicaReads.push({ target: target.name, ...readsFrom(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()) })
+  }
+  if (replicaReads.length > 0) console.log('\n' + formatReplicaReads(replicaReads))
+
   const svg = renderChart({
     title: 'user-rpc: calls/s against concurrent clients',
     subtitle: `${meta.machine.cpus} × ${meta.machine.model}, Node ${meta.node}, PostgreSQL ${meta.postgres.version} (${meta.postgres.kind}), ${meta.date.slice(0, 10)}; hollow marker: not a valid result`,
@@ -175,6 +185,7 @@ async function main (config) {
     cells,
     goals: verdicts,
     figures,
+    replicaReads,
     svg,
     writeDocs: config.writeDocs,
   })

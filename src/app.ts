@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify'
+import type { Registry } from 'prom-client'
 import type { Config } from './config.js'
 import databasePlugin from './db/database-plugin.js'
 import { projectRoot } from './paths.js'
 import { registerApiKeys } from './plugins/api-keys.js'
+import { registerConsistency } from './plugins/consistency.js'
 import { registerHealthRoutes } from './plugins/health.js'
-import { createMetrics, registerMetricsRoute } from './plugins/metrics.js'
+import { createMetrics, registerMetricsRoute, type MetricsRenderer } from './plugins/metrics.js'
 import { registerRateLimits } from './plugins/rate-limits.js'
 import { rpcRoute } from './rpc/http-route.js'
 import { buildOpenRpcDocument } from './rpc/openrpc.js'
@@ -23,6 +25,11 @@ export interface AppOptions {
   databaseUrl: string
   /** A pino logger; none means silent (tests). */
   logger?: FastifyBaseLogger
+  /**
+   * Lets GET /metrics answer for more than this process: given this app's registry, returns
+   * what renders the text. Unset: this app's registry alone.
+   */
+  shareMetrics?: (registry: Registry) => MetricsRenderer
 }
 
 const REQUEST_ID = /^[\w.:@-]{1,128}$/
@@ -34,7 +41,7 @@ const packageVersion = (): string =>
  * Builds the whole service without listening: tests inject requests into it, server.ts
  * binds it to a port.
  */
-export async function buildApp ({ config, databaseUrl, logger }: AppOptions) {
+export async function buildApp ({ config, databaseUrl, logger, shareMetrics }: AppOptions) {
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     // One log line per RPC call (rpc-server.ts) says more than two per HTTP request.
@@ -66,9 +73,9 @@ export async function buildApp ({ config, databaseUrl, logger }: AppOptions) {
   })
 
   await app.register(databasePlugin, { config, url: databaseUrl })
-  const metrics = createMetrics(app.dbPool)
-  await registerMetricsRoute(app, metrics, config.METRICS_TOKEN)
-  await registerHealthRoutes(app, app.dbPool, config.READINESS_TIMEOUT_MS)
+  const metrics = createMetrics(app.dbPool, app.dbRouting)
+  await registerMetricsRoute(app, metrics, config.METRICS_TOKEN, shareMetrics?.(metrics.registry))
+  await registerHealthRoutes(app, app.dbPool, config.READINESS_TIMEOUT_MS, app.dbRouting.replicaStates)
 
   const document = buildOpenRpcDocument(methods, {
     title: 'user-rpc',
@@ -77,7 +84,7 @@ export async function buildApp ({ config, databaseUrl, logger }: AppOptions) {
   })
   const rpc = createRpcServer({
     methods,
-    db: app.db,
+    db: app.dbRouting.clientFor,
     transaction: {
       isolationLevel: config.TX_ISOLATION_LEVEL,
       timeoutMs: config.TX_TIMEOUT_MS,
@@ -102,6 +109,7 @@ export async function buildApp ({ config, databaseUrl, logger }: AppOptions) {
       perKey: config.RATE_LIMIT_PER_KEY,
     })
     await registerApiKeys(scope, config.API_KEYS)
+    await registerConsistency(scope)
     await scope.register(rpcRoute, { rpc, path: '/rpc', bodyLimit: config.RPC_BODY_LIMIT_BYTES })
     if (config.XMLRPC_PATH) await scope.register(xmlRpcRoute, { rpc, path: config.XMLRPC_PATH, bodyLimit: config.RPC_BODY_LIMIT_BYTES })
   })

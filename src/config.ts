@@ -15,9 +15,12 @@ const schema = {
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8000 },
     LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     TRUST_PROXY: { type: 'boolean', default: false },
+    WORKERS: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
 
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
     DIRECT_DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    DATABASE_REPLICA_URLS: { type: 'string', default: '' },
+    DATABASE_REPLICA_RETRY_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
     DATABASE_POOL_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     DATABASE_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 2000 },
     DATABASE_PREPARED_STATEMENTS: { type: 'boolean', default: true },
@@ -62,12 +65,19 @@ export interface Config {
   PORT: number
   LOG_LEVEL: string
   TRUST_PROXY: boolean
+  /** Processes serving the port (src/cluster.ts); 1, the default, is this process alone. */
+  WORKERS: number
+  /** The runtime's URL: PostgreSQL, or PgBouncer in front of it. */
   DATABASE_URL?: string
   /**
    * A session-level connection to the same database, for migrations (MIGRATE_ON_START and the
    * Prisma CLI) when DATABASE_URL goes through a transaction pooler such as PgBouncer.
    */
   DIRECT_DATABASE_URL?: string
+  /** Streaming replicas for read-only methods, parsed from a comma list; empty: every call on the primary. */
+  DATABASE_REPLICA_URLS: string[]
+  /** How often a replica that failed is tried again; reads go to the primary meanwhile. */
+  DATABASE_REPLICA_RETRY_MS: number
   DATABASE_POOL_MAX: number
   DATABASE_CONNECT_TIMEOUT_MS: number
   /** Named prepared statements; off behind a transaction-mode PgBouncer older than 1.21. */
@@ -137,6 +147,17 @@ function parseApiKeys (text: string): ApiKeySpec[] {
   return keys
 }
 
+/** `postgresql://…,postgresql://…`: each must be a PostgreSQL URL; the position names it in errors, never the URL. */
+function parseReplicaUrls (text: string): string[] {
+  const urls = text.split(',').map((entry) => entry.trim()).filter(Boolean)
+  urls.forEach((url, index) => {
+    if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) {
+      throw new ConfigError(`invalid configuration: DATABASE_REPLICA_URLS entry ${index + 1} is not a postgresql:// URL`)
+    }
+  })
+  return urls
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
@@ -157,7 +178,7 @@ export function readEnvironment (envFile = '.env'): Record<string, string | unde
  * throws a ConfigError whose message names the variable.
  */
 export function loadConfig (source: Record<string, string | undefined> = readEnvironment()): Config {
-  let raw: Omit<Config, 'RPC_BATCH_CONCURRENCY' | 'API_KEYS'> & { RPC_BATCH_CONCURRENCY?: number, API_KEYS: string }
+  let raw: Omit<Config, 'RPC_BATCH_CONCURRENCY' | 'API_KEYS' | 'DATABASE_REPLICA_URLS'> & { RPC_BATCH_CONCURRENCY?: number, API_KEYS: string, DATABASE_REPLICA_URLS: string }
   try {
     raw = envSchema<typeof raw>({
       schema: structuredClone(schema),
@@ -178,7 +199,11 @@ export function loadConfig (source: Record<string, string | undefined> = readEnv
   if (raw.XMLRPC_PATH && TAKEN_PATHS.includes(raw.XMLRPC_PATH)) {
     throw new ConfigError(`invalid configuration: XMLRPC_PATH must not be ${raw.XMLRPC_PATH}, which another route serves`)
   }
-  const config: Config = { ...raw, RPC_BATCH_CONCURRENCY: concurrency, API_KEYS: parseApiKeys(raw.API_KEYS) }
+  const replicaUrls = parseReplicaUrls(raw.DATABASE_REPLICA_URLS)
+  if (replicaUrls.length > 0 && !raw.DATABASE_URL) {
+    throw new ConfigError('invalid configuration: DATABASE_REPLICA_URLS needs DATABASE_URL (replicas of the embedded database do not exist)')
+  }
+  const config: Config = { ...raw, RPC_BATCH_CONCURRENCY: concurrency, API_KEYS: parseApiKeys(raw.API_KEYS), DATABASE_REPLICA_URLS: replicaUrls }
   refuseUnsafeProduction(config)
   return config
 }

@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp } from './app.js'
+import { runPrimary, runsWorkers, workerRole } from './cluster.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { resolveDatabase, type ResolvedDatabase } from './db/resolve-database.js'
 
@@ -8,6 +9,8 @@ import { resolveDatabase, type ResolvedDatabase } from './db/resolve-database.js
  * The process: configuration → database → app → listen, and a graceful close on
  * SIGTERM/SIGINT (stop accepting, let calls in flight finish, close the pool, stop the
  * embedded database, exit 0; a second signal or the grace period's end forces the exit).
+ * With WORKERS > 1 this process is the primary of a cluster instead (src/cluster.ts), and
+ * each worker it forks runs this same path.
  */
 async function main () {
   let config: Config
@@ -21,19 +24,26 @@ async function main () {
     throw error
   }
 
-  const log = pino({ level: config.LOG_LEVEL, base: { service: 'user-rpc' } })
+  const worker = workerRole()
+  const log = pino({ level: config.LOG_LEVEL, base: { service: 'user-rpc', ...worker?.logFields } })
+  if (runsWorkers(config)) {
+    await runPrimary(config, log)
+    return
+  }
+
   const started = performance.now()
   let database: ResolvedDatabase | undefined
   let app: Awaited<ReturnType<typeof buildApp>> | undefined
 
   // Installed first, so a signal during start-up still stops an embedded PostgreSQL.
-  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: log }, async ({ signal, err }) => {
+  const grace = closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: log, ...(worker ? { skip: worker.skipSignals } : {}) }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'closing after an unexpected error')
     else log.info({ signal }, 'shutting down: draining calls in flight')
     await app?.close()
     await database?.stop()
     log.info('shut down cleanly')
   })
+  worker?.onShutdown(grace.close)
 
   try {
     database = await resolveDatabase(config, log)
@@ -41,8 +51,9 @@ async function main () {
       log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port },
         database.joined ? 'embedded PostgreSQL joined (already running) and migrated' : 'embedded PostgreSQL started and migrated')
     }
-    app = await buildApp({ config, databaseUrl: database.url, logger: log })
-    if (config.API_KEYS.length === 0) {
+    app = await buildApp({ config, databaseUrl: database.url, logger: log, ...(worker ? { shareMetrics: worker.shareMetrics } : {}) })
+    // A cluster's primary says it once for all its workers.
+    if (config.API_KEYS.length === 0 && !worker) {
       log.warn('NO API KEYS CONFIGURED: anyone who can reach this service may read and write users. Set API_KEYS (see README) before exposing it.')
     }
     await app.listen({ host: config.HOST, port: config.PORT })

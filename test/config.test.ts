@@ -60,3 +60,36 @@ describe.concurrent('the process with a bad configuration', { timeout: 120_000 }
     expect(run.stderr).toContain('API_KEYS')
   })
 })
+
+describe('scale-out settings (README, Scaling out)', () => {
+  const base = { NODE_ENV: 'test', DATABASE_URL: 'postgresql://u@127.0.0.1/db' }
+
+  it('when they are valid, then they are read: workers, replica URLs as a list, the direct URL', () => {
+    const config = loadConfig({ ...base, WORKERS: '4', DIRECT_DATABASE_URL: 'postgresql://owner@127.0.0.1:5432/db', DATABASE_REPLICA_URLS: ' postgresql://r@10.0.0.2/db , postgres://r@10.0.0.3/db ' })
+    expect(config).toMatchObject({
+      WORKERS: 4,
+      DIRECT_DATABASE_URL: 'postgresql://owner@127.0.0.1:5432/db',
+      DATABASE_REPLICA_URLS: ['postgresql://r@10.0.0.2/db', 'postgres://r@10.0.0.3/db'],
+      DATABASE_REPLICA_RETRY_MS: 5000,
+    })
+    expect(loadConfig(base)).toMatchObject({ WORKERS: 1, DATABASE_REPLICA_URLS: [] })
+  })
+
+  it('when they are not, then the configuration is refused with a line naming the variable and never a URL', () => {
+    const refusal = (env: Record<string, string>) => {
+      try {
+        loadConfig(env)
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError)
+        return (error as Error).message
+      }
+      return 'accepted'
+    }
+    expect(refusal({ NODE_ENV: 'test', DATABASE_REPLICA_URLS: 'postgresql://r@10.0.0.2/db' })).toMatch(/DATABASE_REPLICA_URLS needs DATABASE_URL/)
+    const bad = refusal({ ...base, DATABASE_REPLICA_URLS: 'postgresql://r@10.0.0.2/db,mysql://r:hunter22@10.0.0.3/db' })
+    expect(bad).toMatch(/DATABASE_REPLICA_URLS entry 2 is not a postgresql:\/\/ URL/)
+    expect(bad).not.toContain('hunter22')
+    expect(refusal({ ...base, WORKERS: '0' })).toMatch(/WORKERS/)
+    expect(refusal({ ...base, DIRECT_DATABASE_URL: 'mysql://x' })).toMatch(/DIRECT_DATABASE_URL/)
+  })
+})

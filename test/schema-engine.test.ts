@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { adminDatabaseUrl, adminQuery, withDatabase } from './support/database.js'
+import { adminDatabaseUrl, adminQuery, refusingDatabaseUrl, withDatabase } from './support/database.js'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -17,7 +17,7 @@ const engine = fileURLToPath(new URL('../tools/schema-engine/schema-engine.js', 
 
 // Left out so that prisma.config.ts, not the caller's environment, picks the engine and
 // the databases.
-const { PRISMA_SCHEMA_ENGINE_BINARY, DATABASE_URL, SHADOW_DATABASE_URL, FORCE_COLOR, ...inherited } = process.env
+const { PRISMA_SCHEMA_ENGINE_BINARY, DATABASE_URL, DIRECT_DATABASE_URL, SHADOW_DATABASE_URL, FORCE_COLOR, ...inherited } = process.env
 const baseEnv = { ...inherited, NO_COLOR: '1', CHECKPOINT_DISABLE: '1', PRISMA_HIDE_UPDATE_MESSAGE: '1' }
 
 interface Outcome { code: number, output: string }
@@ -88,6 +88,17 @@ describe('offline schema engine', { timeout: 240_000 }, () => {
     const result = await prisma(['migrate', 'status'], { DATABASE_URL: mainUrl })
     expect(result.output).toContain('Database schema is up to date!')
     expect(result.code).toBe(0)
+  })
+
+  it('when DIRECT_DATABASE_URL is set, then the CLI migrates there, not on DATABASE_URL (which may be a PgBouncer)', async () => {
+    const pooled = await refusingDatabaseUrl()
+    try {
+      const result = await prisma(['migrate', 'status'], { DATABASE_URL: pooled.url, DIRECT_DATABASE_URL: mainUrl })
+      expect(result.output).toContain('Database schema is up to date!')
+      expect(result.code).toBe(0)
+    } finally {
+      await pooled.close()
+    }
   })
 
   it('when migrate diff --exit-code compares migrations and schema, then it finds no drift and drops its shadow database', async () => {

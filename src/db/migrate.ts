@@ -22,9 +22,12 @@ function prismaCli (): string {
 /**
  * Applies pending migrations with the real `prisma migrate deploy` (the same command an
  * operator runs), so the embedded database and an external one go through one path.
- * prisma.config.ts points the CLI at the project's offline schema engine. The URL is given as
- * both DATABASE_URL and DIRECT_DATABASE_URL, which prisma.config.ts prefers, so neither the
- * environment nor a `.env` file can send the CLI elsewhere.
+ * prisma.config.ts points the CLI at the project's offline schema engine.
+ *
+ * `databaseUrl` must reach PostgreSQL directly: Prisma Migrate holds a session advisory lock,
+ * which a transaction-mode PgBouncer cannot keep. It is given as both DATABASE_URL and
+ * DIRECT_DATABASE_URL, which prisma.config.ts prefers, so neither the environment nor a `.env`
+ * file can send the CLI elsewhere.
  */
 export async function migrateDeploy (databaseUrl: string): Promise<void> {
   const cli = prismaCli()

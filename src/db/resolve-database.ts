@@ -16,9 +16,9 @@ export interface ResolvedDatabase {
 }
 
 /**
- * DATABASE_URL when set: the operator's PostgreSQL, migrated by them (the migrate image, or
- * `npm run db:migrate`) or, when they ask for it with MIGRATE_ON_START, here, through
- * DIRECT_DATABASE_URL when the runtime URL goes through a pooler.
+ * DATABASE_URL when set: the operator's PostgreSQL (or PgBouncer in front of it), migrated by
+ * them (the migrate image, or `npm run db:migrate`) or, when they ask for it with
+ * MIGRATE_ON_START, here, through DIRECT_DATABASE_URL when set (migrations need a session).
  * Otherwise a real PostgreSQL embedded for development, started or joined and migrated here,
  * so `npm start` works on a fresh clone with nothing else installed.
  */

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type pg from 'pg'
 import { pendingMigrations, shippedMigrations } from '../db/migration-state.js'
+import type { ReplicaState } from '../db/read-routing.js'
 
 function withTimeout<T> (work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -14,20 +15,28 @@ function withTimeout<T> (work: Promise<T>, ms: number): Promise<T> {
  * GET /healthz: the process answers (liveness). GET /readyz: the database answers within
  * the bound and every shipped migration is applied (readiness), else 503 with the reason.
  * Both are unauthenticated and cheap: one small query, no transaction.
+ *
+ * With replicas, /readyz also lists each one as the read routing sees it (no query: its
+ * state is what the last read or probe found). A replica that is down never fails
+ * readiness: its reads go to the primary, which is what readiness is about.
  */
-export async function registerHealthRoutes (app: FastifyInstance, pool: pg.Pool, timeoutMs: number) {
+export async function registerHealthRoutes (app: FastifyInstance, pool: pg.Pool, timeoutMs: number, replicaStates: () => ReplicaState[] = () => []) {
   const expected = await shippedMigrations()
+  const details = () => {
+    const replicas = replicaStates()
+    return replicas.length > 0 ? { replicas } : {}
+  }
 
   app.get('/healthz', async () => ({ status: 'ok' }))
 
   app.get('/readyz', async (request, reply) => {
     try {
       const pending = await withTimeout(pendingMigrations(pool, expected), timeoutMs)
-      if (pending.length > 0) return await reply.code(503).send({ status: 'unavailable', reason: 'migrations pending', pending })
-      return { status: 'ok' }
+      if (pending.length > 0) return await reply.code(503).send({ status: 'unavailable', reason: 'migrations pending', pending, ...details() })
+      return { status: 'ok', ...details() }
     } catch (error) {
       request.log.warn({ err: error }, 'readiness check failed')
-      return await reply.code(503).send({ status: 'unavailable', reason: 'database not answering' })
+      return await reply.code(503).send({ status: 'unavailable', reason: 'database not answering', ...details() })
     }
   })
 }

@@ -2,14 +2,15 @@ import bearerAuth from '@fastify/bearer-auth'
 import type { FastifyInstance } from 'fastify'
 import type pg from 'pg'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { ReadRouting } from '../db/read-routing.js'
 import type { RpcObserver } from '../rpc/rpc-server.js'
 
 /**
  * Prometheus metrics, one registry per app (tests build many apps in one process):
  * calls by method, outcome and transport, call latency, transaction retries, pool usage and the
- * process metrics prom-client collects by default.
+ * process metrics prom-client collects by default; with replicas, where reads went.
  */
-export function createMetrics (pool: pg.Pool) {
+export function createMetrics (pool: pg.Pool, routing?: ReadRouting) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
 
@@ -45,6 +46,8 @@ export function createMetrics (pool: pg.Pool) {
     },
   })
 
+  if (routing && routing.replicaStats().length > 0) registerReplicaMetrics(registry, routing)
+
   const observer: RpcObserver = {
     onCall: (method, outcome, seconds, transport) => {
       calls.inc({ method, outcome: String(outcome), transport })
@@ -55,14 +58,70 @@ export function createMetrics (pool: pg.Pool) {
   return { registry, observer, poolGauge }
 }
 
+/**
+ * The read routing's own counts, read at scrape time. Aggregated over cluster workers,
+ * counters and pools add up; `db_replica_up` takes the lowest, so it is 0 while any worker
+ * reads from the primary in a replica's place.
+ */
+function registerReplicaMetrics (registry: Registry, routing: ReadRouting) {
+  const registers = [registry]
+  /* eslint-disable no-new -- each registers itself, and reads the routing when scraped */
+  new Gauge({
+    name: 'db_replica_up',
+    help: 'Whether reads go to this replica (1), or it failed and its reads go to the primary (0)',
+    labelNames: ['replica'] as const,
+    aggregator: 'min',
+    registers,
+    collect () {
+      for (const stats of routing.replicaStats()) this.set({ replica: stats.name }, stats.up ? 1 : 0)
+    },
+  })
+  new Counter({
+    name: 'db_replica_reads_total',
+    help: 'Read transactions committed on this replica',
+    labelNames: ['replica'] as const,
+    registers,
+    collect () {
+      this.reset()
+      for (const stats of routing.replicaStats()) this.inc({ replica: stats.name }, stats.reads)
+    },
+  })
+  new Counter({
+    name: 'db_replica_fallbacks_total',
+    help: 'Reads run on the primary because no replica could serve them',
+    registers,
+    collect () {
+      this.reset()
+      this.inc(routing.fallbacks)
+    },
+  })
+  new Gauge({
+    name: 'db_replica_pool_connections',
+    help: 'Replica pool connections: total, idle, and callers waiting for one',
+    labelNames: ['replica', 'state'] as const,
+    registers,
+    collect () {
+      for (const { name, pool } of routing.replicaStats()) {
+        this.set({ replica: name, state: 'total' }, pool.totalCount)
+        this.set({ replica: name, state: 'idle' }, pool.idleCount)
+        this.set({ replica: name, state: 'waiting' }, pool.waitingCount)
+      }
+    },
+  })
+  /* eslint-enable no-new */
+}
+
 export type Metrics = ReturnType<typeof createMetrics>
 
+/** Renders the text GET /metrics answers with; by default this process's registry alone. */
+export type MetricsRenderer = () => Promise<string>
+
 /** GET /metrics; with a token set, only `Authorization: Bearer <token>` may scrape. */
-export async function registerMetricsRoute (app: FastifyInstance, metrics: Metrics, token: string) {
+export async function registerMetricsRoute (app: FastifyInstance, metrics: Metrics, token: string, render: MetricsRenderer = () => metrics.registry.metrics()) {
   // A scope of its own, so the token guards /metrics and nothing else.
   await app.register(async (scope) => {
     if (token) await scope.register(bearerAuth, { keys: [token], errorResponse: () => ({ error: 'Unauthorized' }), verifyErrorLogLevel: 'warn' })
     scope.get('/metrics', async (_request, reply) =>
-      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()))
+      reply.type(metrics.registry.contentType).send(await render()))
   })
 }

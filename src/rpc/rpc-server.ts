@@ -6,12 +6,13 @@ import {
   type JSONRPCServerMiddleware,
 } from 'json-rpc-2.0'
 import pLimit from 'p-limit'
-import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
+import { isUnavailable } from '../db/database-errors.js'
+import type { Prisma } from '../generated/prisma/client.js'
 import { ErrorCode, internalError, invalidRequest, RpcError, unavailable } from './errors.js'
 import type { Access, AnyMethodDefinition, Caller, MethodTable } from './method.js'
 import { parseParams } from './params.js'
 import { checkEnvelope } from './protocol.js'
-import { isUnavailable, runInTransaction, type TransactionSettings } from './transaction.js'
+import { runInTransaction, type ClientFor, type Consistency, type TransactionalClient, type TransactionSettings } from './transaction.js'
 
 /** The encoding a call arrived in: JSON-RPC on /rpc, or the XML-RPC bridge (src/xmlrpc/). */
 export type Transport = 'jsonrpc' | 'xmlrpc'
@@ -22,6 +23,8 @@ export interface RequestScope {
   caller: Caller
   /** Unset means JSON-RPC, the service's own protocol; labels metrics and the call's log line. */
   transport?: Transport
+  /** Unset means `eventual`: reads may be served by a replica (the X-Consistency header). */
+  consistency?: Consistency
 }
 
 interface CallParams extends RequestScope {
@@ -38,7 +41,11 @@ export interface RpcObserver {
 
 export interface RpcServerOptions {
   methods: MethodTable
-  db: PrismaClient
+  /**
+   * Where each call's transaction runs: one database for every call (a PrismaClient), or
+   * src/db's `clientFor`, which picks the primary or a replica per call.
+   */
+  db: TransactionalClient | ClientFor
   transaction: TransactionSettings
   batchMax: number
   batchConcurrency: number
@@ -70,6 +77,8 @@ export function createRpcServer (options: RpcServerOptions) {
   // Own keys only: "toString" or "__proto__" must not find Object.prototype members.
   const definitionOf = (name: string): AnyMethodDefinition | undefined => Object.hasOwn(methods, name) ? methods[name] : undefined
   const accessOf = (name: string): Access | undefined => name === DISCOVER ? 'read' : definitionOf(name)?.access
+  const { db } = options
+  const clientFor: ClientFor = typeof db === 'function' ? db : () => db
 
   const server = new JSONRPCServer<CallParams>({ errorListener: () => {} })
   for (const [name, definition] of Object.entries(methods)) {
@@ -115,9 +124,10 @@ export function createRpcServer (options: RpcServerOptions) {
   }
 
   const transaction: JSONRPCServerMiddleware<CallParams> = async (next, request, call) => {
-    if (!definitionOf(request.method)) return await next(request, call)
+    const definition = definitionOf(request.method)
+    if (!definition) return await next(request, call)
     return await runInTransaction(
-      options.db,
+      clientFor(definition.access, call.consistency ?? 'eventual'),
       options.transaction,
       (tx) => Promise.resolve(next(request, { ...call, tx })),
       { onRetry: () => observer?.onRetry?.(request.method) }

@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { IsolationLevel } from '../config.js'
-import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
+import { isWriteConflict } from '../db/database-errors.js'
+import type { Prisma } from '../generated/prisma/client.js'
 import { transactionConflict } from './errors.js'
+import type { Access } from './method.js'
 
 export interface TransactionSettings {
   /** Unset: the database's default; setting one costs a statement per transaction. */
@@ -13,6 +15,33 @@ export interface TransactionSettings {
   /** Extra attempts after a serialization failure or deadlock. */
   maxRetries: number
 }
+
+/** Prisma's own options for one interactive transaction. */
+export interface TransactionOptions {
+  isolationLevel?: IsolationLevel
+  timeout: number
+  maxWait: number
+}
+
+/**
+ * What the wrapper needs of a database: Prisma's interactive `$transaction`. A PrismaClient
+ * is one; so is src/db's read routing, which runs the transaction on a replica or the primary.
+ */
+export interface TransactionalClient {
+  $transaction: <R>(work: (tx: Prisma.TransactionClient) => Promise<R>, options: TransactionOptions) => Promise<R>
+}
+
+/**
+ * Whether a call's reads may be served by a replica (`eventual`, the default) or must see
+ * every write committed before the call started (`strong`: the primary).
+ */
+export type Consistency = 'eventual' | 'strong'
+
+/**
+ * The database for one call, from its method's access and the caller's consistency; src/db
+ * decides what stands behind it (the primary, a replica, the fallback). rpc/ never sees a URL.
+ */
+export type ClientFor = (access: Access, consistency: Consistency) => TransactionalClient
 
 export interface TransactionHooks {
   onRetry?: (attempt: number, error: unknown) => void
@@ -26,7 +55,7 @@ export interface TransactionHooks {
  * back to the caller as it is; the call boundary maps it (rpc-server.ts).
  */
 export async function runInTransaction<T> (
-  prisma: PrismaClient,
+  prisma: TransactionalClient,
   settings: TransactionSettings,
   work: (tx: Prisma.TransactionClient) => Promise<T>,
   hooks: TransactionHooks = {}
@@ -50,56 +79,4 @@ export async function runInTransaction<T> (
 /** Full jitter: a random wait up to 10 ms × 2^attempt, capped at 200 ms. */
 function backoffMs (attempt: number): number {
   return Math.random() * Math.min(200, 10 * 2 ** attempt)
-}
-
-interface ErrorLike {
-  name?: string
-  code?: string
-  message?: string
-  cause?: unknown
-  meta?: { driverAdapterError?: unknown }
-}
-
-/** Walks an error and the causes Prisma and the adapter wrap around it. */
-function * chain (error: unknown): Generator<ErrorLike> {
-  const seen = new Set<unknown>()
-  let current = error
-  while (current && typeof current === 'object' && !seen.has(current)) {
-    seen.add(current)
-    const link = current as ErrorLike
-    yield link
-    current = link.cause ?? link.meta?.driverAdapterError
-  }
-}
-
-const WRITE_CONFLICT_SQLSTATES = new Set(['40001', '40P01'])
-
-/** P2034, SQLSTATE 40001/40P01, or the pg adapter's TransactionWriteConflict. */
-export function isWriteConflict (error: unknown): boolean {
-  for (const link of chain(error)) {
-    if (link.code === 'P2034') return true
-    if ((link as { kind?: string }).kind === 'TransactionWriteConflict') return true
-    const originalCode = (link as { originalCode?: string }).originalCode
-    if (originalCode && WRITE_CONFLICT_SQLSTATES.has(originalCode)) return true
-    if (link.code && WRITE_CONFLICT_SQLSTATES.has(link.code)) return true
-  }
-  return false
-}
-
-// Prisma's codes for "cannot reach / timed out / lost the server / no transaction slot".
-const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028'])
-const UNAVAILABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '53300'])
-const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'DatabaseUnreachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionStartTimeout'])
-
-/** Whether the database could not be reached or had no capacity for this call. */
-export function isUnavailable (error: unknown): boolean {
-  for (const link of chain(error)) {
-    if (link.name === 'PrismaClientInitializationError') return true
-    if (link.code && (UNAVAILABLE_PRISMA_CODES.has(link.code) || UNAVAILABLE_SYSTEM_CODES.has(link.code))) return true
-    const kind = (link as { kind?: string }).kind
-    if (kind && UNAVAILABLE_KINDS.has(kind)) return true
-    const message = link.message ?? ''
-    if (/timeout exceeded when trying to connect|Connection terminated|Transaction API error|Unable to start a transaction/i.test(message)) return true
-  }
-  return false
 }

@@ -56,7 +56,7 @@ export const xmlRpcRoute: FastifyPluginAsync<XmlRpcRouteOptions> = async (app, {
   })
 
   app.post(path, { bodyLimit }, async (request, reply) => {
-    const xml = await answer(request.body as Buffer, { log: request.log, caller: request.caller, transport: 'xmlrpc' })
+    const xml = await answer(request.body as Buffer, { log: request.log, caller: request.caller, transport: 'xmlrpc', consistency: request.consistency })
     return reply.code(200).type(XML).send(xml)
   })
 

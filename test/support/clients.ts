@@ -142,3 +142,28 @@ export async function readMetric (app: App, series: string, token?: string): Pro
 
 /** The "rpc call" lines an app logged: one per call. */
 export const callLines = (app: TestApp) => app.logLines.filter((line) => line.msg === 'rpc call')
+
+/**
+ * One JSON-RPC call to a running service over fetch on a connection of its own (Connection:
+ * close), so a cluster's workers or a load balancer's instances each get their share.
+ */
+export const callOnNewConnection = (url: string, method: string, params?: unknown, headers: Record<string, string> = {}) =>
+  fetchRpc(`${url}/rpc`, request(method, params, 1), { connection: 'close', ...headers })
+
+/** GET a path of a running service on a connection of its own; its status and text. */
+export async function getOnNewConnection (url: string, path: string): Promise<{ status: number, text: string }> {
+  const response = await fetch(`${url}${path}`, { headers: { connection: 'close' } })
+  return { status: response.status, text: await response.text() }
+}
+
+/** The sum of a metric's samples whose labels include `labels`, from Prometheus text (0 when none). */
+export function metricValue (text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (!match || match[1] !== name) continue
+    const found = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((pair) => [pair[1], pair[2]]))
+    if (Object.entries(labels).every(([key, value]) => found[key] === value)) total += Number(match[3])
+  }
+  return total
+}

@@ -8,7 +8,8 @@ import { inject } from 'vitest'
  * from outside the service, and waits on what PostgreSQL itself reports (pg_stat_activity,
  * pg_blocking_pids) instead of sleeps. Every app and process a test starts connects with an
  * application_name of its own, so a test finds the service's own backends and nobody else's,
- * though other files run against the same server at the same time.
+ * though other files run against the same server at the same time. A relay that records what
+ * the service sends on the wire (startup parameters, statements) proves what a pooler sees.
  */
 
 /** The migrated database the service tests run against (made by global-setup.ts). */
@@ -262,4 +263,95 @@ export async function refusingDatabaseUrl (): Promise<{ url: string, close: () =
     url: `postgresql://nobody:secret@127.0.0.2:${port}/nothing`,
     close: () => new Promise<void>((resolve) => holder.close(() => resolve())),
   }
+}
+
+/** What a PostgreSQL client sent through a WireRecorder. */
+export interface WireRecord {
+  /** Each connection's startup parameters (user, database, application_name, …). */
+  startups: Array<Record<string, string>>
+  /** Every statement text, from simple-protocol Query and extended-protocol Parse messages. */
+  statements: string[]
+  /** Names given to prepared statements (Parse with a name); empty when all are unnamed. */
+  statementNames: string[]
+}
+
+/**
+ * A TCP relay in front of a PostgreSQL server (or PgBouncer) that records what clients
+ * send: the startup packet's parameters and every statement. It reads the frontend side
+ * of the protocol only, and forwards every byte unchanged both ways.
+ */
+export async function startWireRecorder (targetPort: number) {
+  const record: WireRecord = { startups: [], statements: [], statementNames: [] }
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1')
+    sockets.add(client)
+    sockets.add(upstream)
+    client.on('close', () => { sockets.delete(client); upstream.destroy() })
+    upstream.on('close', () => { sockets.delete(upstream); client.destroy() })
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+    upstream.pipe(client)
+    let pending = Buffer.alloc(0)
+    let started = false
+    client.on('data', (chunk: Buffer) => {
+      upstream.write(chunk)
+      pending = Buffer.concat([pending, chunk])
+      for (;;) {
+        if (!started) {
+          if (pending.length < 8) return
+          const length = pending.readInt32BE(0)
+          if (pending.length < length) return
+          const code = pending.readInt32BE(4)
+          if (code === 196608) record.startups.push(startupParameters(pending.subarray(8, length)))
+          // SSLRequest and GSSENCRequest come before the real startup packet.
+          else if (code === 80877103 || code === 80877104) { pending = pending.subarray(length); continue }
+          started = true
+          pending = pending.subarray(length)
+          continue
+        }
+        if (pending.length < 5) return
+        const length = pending.readInt32BE(1)
+        if (pending.length < length + 1) return
+        const type = String.fromCharCode(pending[0] ?? 0)
+        const body = pending.subarray(5, length + 1)
+        if (type === 'Q') record.statements.push(cString(body, 0).text)
+        if (type === 'P') {
+          const name = cString(body, 0)
+          record.statements.push(cString(body, name.next).text)
+          if (name.text !== '') record.statementNames.push(name.text)
+        }
+        pending = pending.subarray(length + 1)
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  return {
+    port,
+    record,
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+function cString (buffer: Buffer, start: number) {
+  const end = buffer.indexOf(0, start)
+  return { text: buffer.toString('utf8', start, end), next: end + 1 }
+}
+
+function startupParameters (body: Buffer): Record<string, string> {
+  const parameters: Record<string, string> = {}
+  let offset = 0
+  for (;;) {
+    const key = cString(body, offset)
+    if (key.text === '') break
+    const value = cString(body, key.next)
+    parameters[key.text] = value.text
+    offset = value.next
+  }
+  return parameters
 }

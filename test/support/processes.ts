@@ -139,7 +139,8 @@ export async function startService (env: Record<string, string>): Promise<Servic
       exited.then((code) => { watchers.delete(check); reject(new Error(`the service exited with ${code} before it logged ${what}: ${spawned.output().stderr}`)) })
     })
     try {
-      await waitForLine('that it is ready', (line) => line.msg === 'user-rpc ready')
+      // With WORKERS > 1 each worker says it too; the primary's line (no worker) comes once all listen.
+      await waitForLine('that it is ready', (line) => line.msg === 'user-rpc ready' && line.worker === undefined)
     } catch (error) {
       const { stdout, stderr } = spawned.output()
       if (attempt < 3 && addressInUse(stdout + stderr)) continue

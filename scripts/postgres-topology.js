@@ -1,0 +1,304 @@
+// @ts-check
+/**
+ * Real database servers for the scale-out tests and the benchmark's replica mode, on
+ * 127.0.0.1, from Debian's packages: a PostgreSQL primary (initdb), a streaming replica of
+ * it (`pg_basebackup -R`), and PgBouncer in transaction pooling mode in front of either.
+ * Nothing here is the service's: it stands in for what an operator runs.
+ *
+ * PostgreSQL and PgBouncer refuse to run as root, so as root they run as the `postgres`
+ * system user (Debian's package creates it), in folders that user owns. Every server started
+ * is stopped by its `stop()`, and, should the process end without it, at exit.
+ */
+import { execFile, execFileSync, spawn } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import pg from 'pg'
+
+const run = promisify(execFile)
+const runsAsRoot = process.getuid?.() === 0
+const SUPERUSER = 'postgres'
+const PGBOUNCER = '/usr/sbin/pgbouncer'
+
+/**
+ * @typedef {object} PostgresServer
+ * @property {number} port
+ * @property {string} dataDir
+ * @property {(database?: string) => string} url   a superuser URL of a database on it (trust auth, 127.0.0.1)
+ * @property {() => Promise<void>} start   (again, after stop)
+ * @property {() => Promise<void>} stop    fast shutdown: sessions are ended, as an operator's restart would
+ */
+
+/**
+ * @typedef {object} Bouncer
+ * @property {number} port
+ * @property {(database: string, user?: string) => string} url   a client URL of a database through it (default user: postgres)
+ * @property {string} adminUrl                   its console (SHOW POOLS, SHOW STATS …)
+ * @property {() => Promise<void>} stop
+ */
+
+/** Debian's PostgreSQL binaries (the newest installed), or an error that says how to get them. */
+export function postgresBinaries () {
+  const root = '/usr/lib/postgresql'
+  const versions = existsSync(root) ? readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', 'pg_basebackup'))) : []
+  const newest = versions.sort((a, b) => Number(a) - Number(b)).at(-1)
+  if (!newest) {
+    throw new Error('Debian\'s PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/pg_basebackup): run `apt-get install -y postgresql` (.ci/run does)')
+  }
+  return join(root, newest, 'bin')
+}
+
+/** Debian's PgBouncer, or an error that says how to get it. */
+export function pgbouncerBinary () {
+  if (!existsSync(PGBOUNCER)) throw new Error('PgBouncer is not installed (no /usr/sbin/pgbouncer): run `apt-get install -y pgbouncer` (.ci/run does)')
+  return PGBOUNCER
+}
+
+/** @param {string} text */
+const quote = (text) => `'${text.replaceAll('\'', '\'\\\'\'')}'`
+
+/**
+ * Runs a PostgreSQL tool as the `postgres` user when we are root, as ourselves otherwise.
+ * @param {string} file @param {string[]} args
+ */
+async function asPostgres (file, args) {
+  const [command, commandArgs] = runsAsRoot
+    ? ['su', [SUPERUSER, '-s', '/bin/sh', '-c', [file, ...args].map(quote).join(' ')]]
+    : [file, args]
+  try {
+    return await run(command, commandArgs, { timeout: 120_000 })
+  } catch (error) {
+    const failure = /** @type {{ stderr?: string, stdout?: string, message: string }} */ (error)
+    throw new Error(`${file.split('/').at(-1)} ${args[0] ?? ''} failed: ${failure.stderr || failure.stdout || failure.message}`)
+  }
+}
+
+/** A folder the `postgres` user owns (and can reach), made by us. @param {string} path */
+async function ownedFolder (path) {
+  await mkdir(path, { recursive: true })
+  await chmod(path, 0o755)
+  if (runsAsRoot) await chown(path, ...ids())
+  return path
+}
+
+/** @returns {Promise<number>} */
+export const freePort = () => new Promise((resolve, reject) => {
+  const probe = createServer()
+  probe.on('error', reject)
+  probe.listen(0, '127.0.0.1', () => {
+    const address = probe.address()
+    probe.close(() => typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')))
+  })
+})
+
+/** Stops, synchronously, whatever is still running when the process exits. */
+const atExit = new Set(/** @type {Array<() => void>} */ ([]))
+process.once('exit', () => {
+  for (const stop of atExit) {
+    try { stop() } catch { /* best effort */ }
+  }
+})
+
+/**
+ * @param {string} bin @param {string} dataDir @param {number} port @param {string} log
+ * @returns {PostgresServer}
+ */
+function serverAt (bin, dataDir, port, log) {
+  const pgCtl = join(bin, 'pg_ctl')
+  const immediate = () => {
+    const args = ['-D', dataDir, '-m', 'immediate', 'stop']
+    if (runsAsRoot) execFileSync('su', [SUPERUSER, '-s', '/bin/sh', '-c', [pgCtl, ...args].map(quote).join(' ')], { stdio: 'ignore' })
+    else execFileSync(pgCtl, args, { stdio: 'ignore' })
+  }
+  return {
+    port,
+    dataDir,
+    url: (database = 'postgres') => `postgresql://${SUPERUSER}@127.0.0.1:${port}/${database}`,
+    start: async () => {
+      await asPostgres(pgCtl, ['-D', dataDir, '-l', log, '-w', '-t', '120', '-o', `-p ${port}`, 'start'])
+      atExit.add(immediate)
+    },
+    stop: async () => {
+      atExit.delete(immediate)
+      await asPostgres(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '120', 'stop'])
+    },
+  }
+}
+
+/**
+ * A primary: initdb into `<root>/primary`, trust for 127.0.0.1 (replication included),
+ * wal_level=replica, pg_stat_statements loaded, started on a free port.
+ * @param {{ root: string, settings?: Record<string, string>, fast?: boolean }} options
+ *   settings: extra postgresql.conf lines (a replica copies them); fast: no fsync (tests)
+ * @returns {Promise<PostgresServer>}
+ */
+export async function startPrimary ({ root, settings = {}, fast = false }) {
+  const bin = postgresBinaries()
+  await ownedFolder(root)
+  const dataDir = join(root, 'primary')
+  await asPostgres(join(bin, 'initdb'), ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '-E', 'UTF8', ...(fast ? ['--no-sync'] : [])])
+  const conf = {
+    listen_addresses: '\'127.0.0.1\'',
+    unix_socket_directories: '\'\'',
+    wal_level: 'replica',
+    max_wal_senders: '5',
+    hot_standby: 'on',
+    shared_preload_libraries: '\'pg_stat_statements\'',
+    ...(fast ? { fsync: 'off', full_page_writes: 'off' } : {}),
+    ...settings,
+  }
+  const lines = Object.entries(conf).map(([name, value]) => `${name} = ${value}`)
+  await writeFile(join(dataDir, 'postgresql.conf'), `${readFileSync(join(dataDir, 'postgresql.conf'), 'utf8')}\n# scripts/postgres-topology.js\n${lines.join('\n')}\n`)
+  await writeFile(join(dataDir, 'pg_hba.conf'), [
+    'host all all 127.0.0.1/32 trust',
+    'host replication all 127.0.0.1/32 trust',
+    '',
+  ].join('\n'))
+  const server = serverAt(bin, dataDir, await freePort(), join(root, 'primary.log'))
+  await server.start()
+  return server
+}
+
+/**
+ * A streaming replica of `primary`: `pg_basebackup -R` (standby.signal and primary_conninfo)
+ * into `<root>/replica`, started on a free port; it answers once it is consistent.
+ * @param {PostgresServer} primary @param {{ root: string, fast?: boolean }} options
+ * @returns {Promise<PostgresServer>}
+ */
+export async function startReplica (primary, { root, fast = false }) {
+  const bin = postgresBinaries()
+  const dataDir = join(root, 'replica')
+  await asPostgres(join(bin, 'pg_basebackup'), [
+    '-h', '127.0.0.1', '-p', String(primary.port), '-U', SUPERUSER, '-D', dataDir,
+    '-R', '-X', 'stream', '-c', 'fast', ...(fast ? ['--no-sync'] : []),
+  ])
+  const server = serverAt(bin, dataDir, await freePort(), join(root, 'replica.log'))
+  await server.start()
+  return server
+}
+
+/**
+ * Creates a database on the server, with pg_stat_statements in it (a replica sees both).
+ * @param {PostgresServer} server @param {string} database
+ */
+export async function createDatabase (server, database) {
+  await withClient(server.url(), (client) => client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`))
+  await withClient(server.url(database), (client) => client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements'))
+}
+
+/**
+ * Resolves once the replica has replayed everything the primary had written when called,
+ * so a read there sees it.
+ * @param {PostgresServer} primary @param {PostgresServer} replica
+ */
+export async function waitForReplay (primary, replica, timeoutMs = 30_000) {
+  // The insert position: with asynchronous commit a commit record may not be written out yet.
+  const lsn = await withClient(primary.url(), async (client) => (await client.query('SELECT pg_current_wal_insert_lsn() AS lsn')).rows[0].lsn)
+  const deadline = Date.now() + timeoutMs
+  await withClient(replica.url(), async (client) => {
+    for (;;) {
+      const { rows } = await client.query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [lsn])
+      if (rows[0].done) return
+      if (Date.now() > deadline) throw new Error(`the replica had not replayed ${lsn} within ${timeoutMs} ms`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  })
+}
+
+/**
+ * PgBouncer in transaction pooling mode in front of `server`, from a generated ini and
+ * userlist in `<root>/pgbouncer`: the given users and passwords (`postgres` among them; it
+ * is the console's admin), scram-sha-256 from the clients, `poolSize` server connections
+ * per database and user. `ignore_startup_parameters` is left empty, so a client sending a
+ * startup parameter PgBouncer does not track is refused.
+ * @param {{ root: string, server: PostgresServer, users: Record<string, string>, poolSize: number, maxClients?: number }} options
+ * @returns {Promise<Bouncer>}
+ */
+export async function startPgBouncer ({ root, server, users, poolSize, maxClients = 200 }) {
+  const password = users[SUPERUSER]
+  if (!password) throw new Error(`startPgBouncer: users must include ${SUPERUSER}, the console's admin`)
+  const bin = pgbouncerBinary()
+  const dir = await ownedFolder(join(root, 'pgbouncer'))
+  const port = await freePort()
+  const ini = join(dir, 'pgbouncer.ini')
+  const pidFile = join(dir, 'pgbouncer.pid')
+  await writeFile(join(dir, 'userlist.txt'), Object.entries(users).map(([user, secret]) => `"${user}" "${secret}"\n`).join(''))
+  await writeFile(ini, [
+    '[databases]',
+    `* = host=127.0.0.1 port=${server.port}`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${port}`,
+    'unix_socket_dir =',
+    'auth_type = scram-sha-256',
+    `auth_file = ${join(dir, 'userlist.txt')}`,
+    'pool_mode = transaction',
+    `default_pool_size = ${poolSize}`,
+    `max_client_conn = ${maxClients}`,
+    `admin_users = ${SUPERUSER}`,
+    `logfile = ${join(dir, 'pgbouncer.log')}`,
+    `pidfile = ${pidFile}`,
+    '',
+  ].join('\n'))
+  const child = runsAsRoot
+    ? spawn('su', [SUPERUSER, '-s', '/bin/sh', '-c', `exec ${quote(bin)} ${quote(ini)}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(bin, [ini], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (chunk) => { stderr += chunk })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const kill = () => {
+    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : child.pid
+    if (pid) process.kill(pid, 'SIGINT')
+  }
+  atExit.add(kill)
+  const adminUrl = `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/pgbouncer`
+  const bouncer = {
+    port,
+    url: (/** @type {string} */ database, user = SUPERUSER) => `postgresql://${user}:${encodeURIComponent(users[user] ?? '')}@127.0.0.1:${port}/${database}`,
+    adminUrl,
+    stop: async () => {
+      atExit.delete(kill)
+      if (child.exitCode !== null || child.signalCode !== null) return
+      kill()
+      await exited
+    },
+  }
+  for (let attempt = 0; ; attempt++) {
+    if (child.exitCode !== null) throw new Error(`pgbouncer exited with ${child.exitCode}: ${stderr}`)
+    try {
+      await withClient(adminUrl, (client) => client.query('SHOW VERSION'))
+      return bouncer
+    } catch (error) {
+      if (attempt >= 100) {
+        await bouncer.stop()
+        throw new Error(`pgbouncer did not answer within 10 s: ${/** @type {Error} */ (error).message} ${stderr}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
+
+/** @returns {[number, number]} */
+function ids () {
+  return [
+    Number(execFileSync('id', ['-u', SUPERUSER], { encoding: 'utf8' }).trim()),
+    Number(execFileSync('id', ['-g', SUPERUSER], { encoding: 'utf8' }).trim()),
+  ]
+}
+
+/**
+ * @template T
+ * @param {string} url @param {(client: pg.Client) => Promise<T>} work
+ * @returns {Promise<T>}
+ */
+export async function withClient (url, work) {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
+}

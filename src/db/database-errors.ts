@@ -1,0 +1,58 @@
+/**
+ * What the service knows about database errors, whichever client raised them: Prisma, its pg
+ * driver adapter, pg itself, or the server's SQLSTATE. The transaction wrapper retries write
+ * conflicts; the call boundary answers -32011 for an unavailable database; read routing
+ * (read-routing.ts) falls back to the primary when a replica is unavailable.
+ */
+
+interface ErrorLike {
+  name?: string
+  code?: string
+  message?: string
+  cause?: unknown
+  meta?: { driverAdapterError?: unknown }
+}
+
+/** Walks an error and the causes Prisma and the adapter wrap around it. */
+function * chain (error: unknown): Generator<ErrorLike> {
+  const seen = new Set<unknown>()
+  let current = error
+  while (current && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current)
+    const link = current as ErrorLike
+    yield link
+    current = link.cause ?? link.meta?.driverAdapterError
+  }
+}
+
+const WRITE_CONFLICT_SQLSTATES = new Set(['40001', '40P01'])
+
+/** P2034, SQLSTATE 40001/40P01, or the pg adapter's TransactionWriteConflict. */
+export function isWriteConflict (error: unknown): boolean {
+  for (const link of chain(error)) {
+    if (link.code === 'P2034') return true
+    if ((link as { kind?: string }).kind === 'TransactionWriteConflict') return true
+    const originalCode = (link as { originalCode?: string }).originalCode
+    if (originalCode && WRITE_CONFLICT_SQLSTATES.has(originalCode)) return true
+    if (link.code && WRITE_CONFLICT_SQLSTATES.has(link.code)) return true
+  }
+  return false
+}
+
+// Prisma's codes for "cannot reach / timed out / lost the server / no transaction slot".
+const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028'])
+const UNAVAILABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '53300'])
+const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'DatabaseUnreachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionStartTimeout'])
+
+/** Whether the database could not be reached or had no capacity for this call. */
+export function isUnavailable (error: unknown): boolean {
+  for (const link of chain(error)) {
+    if (link.name === 'PrismaClientInitializationError') return true
+    if (link.code && (UNAVAILABLE_PRISMA_CODES.has(link.code) || UNAVAILABLE_SYSTEM_CODES.has(link.code))) return true
+    const kind = (link as { kind?: string }).kind
+    if (kind && UNAVAILABLE_KINDS.has(kind)) return true
+    const message = link.message ?? ''
+    if (/timeout exceeded when trying to connect|Connection terminated|Transaction API error|Unable to start a transaction/i.test(message)) return true
+  }
+  return false
+}

@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify'
+import { ErrorCode } from '../rpc/errors.js'
+import { HttpRpcError } from '../rpc/http-route.js'
+import type { Consistency } from '../rpc/transaction.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    consistency: Consistency
+  }
+}
+
+const HEADER = 'x-consistency'
+
+/**
+ * `X-Consistency: strong` on a request sends its reads to the primary, so they see every
+ * write committed before it (read-your-writes); `eventual`, or no header, lets a replica
+ * serve them (README, "Read replicas"). Accepted with or without replicas, so callers need
+ * not know the deployment. Any other value is HTTP 400 with a -32600 body: a typo must not
+ * quietly read stale data.
+ */
+export async function registerConsistency (app: FastifyInstance) {
+  app.decorateRequest('consistency', 'eventual')
+  app.addHook('onRequest', async (request) => {
+    const given = request.headers[HEADER]
+    if (given === undefined) return
+    const value = String(given).trim().toLowerCase()
+    if (value !== 'strong' && value !== 'eventual') {
+      throw new HttpRpcError(400, ErrorCode.InvalidRequest, 'Invalid Request', { reason: 'X-Consistency must be strong or eventual' })
+    }
+    request.consistency = value
+  })
+}
