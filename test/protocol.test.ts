@@ -211,8 +211,8 @@ describe('HTTP transport', () => {
     }
   })
 
-  it('when the body carries __proto__, then it is dropped, not merged', async () => {
+  it('when the body carries __proto__, then it is an unknown param, not merged', async () => {
     const { body } = await post(app, '{"jsonrpc": "2.0", "method": "user.get", "params": {"id": 2147483647, "__proto__": {"admin": true}}, "id": 1}')
-    expect(body.error.code).toBe(-32004)
+    expect(body.error.code).toBe(-32602)
   })
 })
