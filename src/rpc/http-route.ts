@@ -1,4 +1,6 @@
 import { isUtf8 } from 'node:buffer'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify'
 import { ErrorCode, RpcError } from './errors.js'
 import { PARSE_FAILED, type RpcServer } from './rpc-server.js'
@@ -61,6 +63,29 @@ export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options
     handler: async (_request, reply) =>
       sendError(reply, 405, new RpcError(ErrorCode.InvalidRequest, 'Method Not Allowed: use POST'), { allow: 'POST' }),
   })
+}
+
+/** Node's errors for a request that cannot be read, and the status each gets. */
+const CLIENT_ERROR_STATUS: Record<string, number> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+  HPE_HEADER_OVERFLOW: 431,
+}
+
+/**
+ * The server's `clientErrorHandler`: a request Node cannot read (not received whole within
+ * REQUEST_TIMEOUT_MS, headers too large, not HTTP) never reaches a route, so Fastify answers
+ * it itself; this answers it the way the JSON-RPC route answers its own refusals, with the
+ * status and a JSON-RPC error body (`id: null`), then closes the socket as Fastify does.
+ */
+export function answerClientError (error: Error & { code?: string }, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400
+  const reason = STATUS_CODES[status] ?? 'Bad Request'
+  const body = JSON.stringify(new RpcError(ErrorCode.InvalidRequest, reason).toResponse(null))
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
 }
 
 const BYTE_ORDER_MARK = 0xfeff
