@@ -22,6 +22,7 @@ const schema = {
     DATABASE_PREPARED_STATEMENTS: { type: 'boolean', default: true },
     EMBEDDED_DATABASE_DIR: { type: 'string', minLength: 1, default: '.data/postgres' },
     EMBEDDED_DATABASE_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
+    EMBEDDED_DATABASE_RESTARTS: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
     MIGRATE_ON_START: { type: 'boolean', default: false },
 
     TX_ISOLATION_LEVEL: { type: 'string', enum: ['ReadCommitted', 'RepeatableRead', 'Serializable'] },
@@ -68,6 +69,8 @@ export interface Config {
   DATABASE_PREPARED_STATEMENTS: boolean
   EMBEDDED_DATABASE_DIR: string
   EMBEDDED_DATABASE_PORT: number
+  /** Restarts of the embedded PostgreSQL after it exits unexpectedly, before the service exits 1. */
+  EMBEDDED_DATABASE_RESTARTS: number
   /** Apply pending migrations to DATABASE_URL before serving (the embedded database always is). */
   MIGRATE_ON_START: boolean
   /** Unset: the server's default (PostgreSQL's is ReadCommitted), with no extra statement per call. */

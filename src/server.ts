@@ -26,17 +26,22 @@ async function main () {
   let database: ResolvedDatabase | undefined
   let app: Awaited<ReturnType<typeof buildApp>> | undefined
 
+  // Set when the embedded PostgreSQL cannot be restarted: the close then ends in exit 1.
+  let databaseLost: Error | undefined
+
   // Installed first, so a signal during start-up still stops an embedded PostgreSQL.
-  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: log }, async ({ signal, err }) => {
+  const closer = closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'closing after an unexpected error')
-    else log.info({ signal }, 'shutting down: draining calls in flight')
+    else log.info({ signal, databaseLost: databaseLost?.message }, 'shutting down: draining calls in flight')
     await app?.close()
     await database?.stop()
+    // close-with-grace exits 1 when this throws.
+    if (databaseLost) throw databaseLost
     log.info('shut down cleanly')
   })
 
   try {
-    database = await resolveDatabase(config, log)
+    database = await resolveDatabase(config, log, (error) => { databaseLost = error; closer.close() })
     if (database.embedded) log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port }, 'embedded PostgreSQL started and migrated')
     app = await buildApp({ config, databaseUrl: database.url, logger: log })
     if (config.API_KEYS.length === 0) {

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import type { Config } from '../config.js'
 import { startEmbeddedPostgres } from './embedded-postgres.js'
+import { superviseEmbeddedPostgres } from './embedded-supervisor.js'
 import { pendingMigrations, shippedMigrations } from './migration-state.js'
 import { migrateDeploy } from './migrate.js'
 
@@ -18,9 +19,11 @@ export interface ResolvedDatabase {
  * DATABASE_URL when set: the operator's PostgreSQL, migrated by them (`npm run db:migrate`)
  * or, when they ask for it with MIGRATE_ON_START, here.
  * Otherwise a real PostgreSQL embedded in this process's lifetime, migrated here, so
- * `npm start` works on a fresh clone with nothing else installed.
+ * `npm start` works on a fresh clone with nothing else installed, and supervised: restarted
+ * if it exits (EMBEDDED_DATABASE_RESTARTS times at most), else `onLost` is called, and the
+ * caller should exit non-zero.
  */
-export async function resolveDatabase (config: Config, log: FastifyBaseLogger): Promise<ResolvedDatabase> {
+export async function resolveDatabase (config: Config, log: FastifyBaseLogger, onLost: (error: Error) => void): Promise<ResolvedDatabase> {
   if (config.DATABASE_URL) {
     if (config.MIGRATE_ON_START) await migrateDeploy(config.DATABASE_URL)
     return { url: config.DATABASE_URL, embedded: false, port: 0, stop: async () => {} }
@@ -39,7 +42,8 @@ export async function resolveDatabase (config: Config, log: FastifyBaseLogger): 
     await server.stop()
     throw error
   }
-  return { url: server.url, embedded: true, port: server.port, stop: server.stop }
+  const supervised = superviseEmbeddedPostgres(server, { restarts: config.EMBEDDED_DATABASE_RESTARTS }, log, onLost)
+  return { url: server.url, embedded: true, port: server.port, stop: supervised.stop }
 }
 
 async function hasPendingMigrations (url: string): Promise<boolean> {
