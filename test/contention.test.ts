@@ -50,7 +50,7 @@ async function counter (metricsUrl: string, name: string): Promise<number> {
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T
 
 const CLIENTS = 12
-const CALLS_PER_CLIENT = 30
+const CALLS_PER_CLIENT = 20
 const MAX_RETRIES = 3
 
 describe.each(['ReadCommitted', 'Serializable'])('at %s', (isolation) => {
@@ -179,8 +179,8 @@ describe('failing statements beside reads on one small pool (prisma/orm#30374)',
     const mismatches: string[] = []
     let failures = 0
     let reads = 0
-    await Promise.all(Array.from({ length: 12 }, async () => {
-      for (let made = 0; made < 40; made++) {
+    await Promise.all(Array.from({ length: 10 }, async () => {
+      for (let made = 0; made < 30; made++) {
         const user = pick(users)
         const roll = Math.random()
         if (roll < 0.35) {
@@ -199,6 +199,6 @@ describe('failing statements beside reads on one small pool (prisma/orm#30374)',
     console.info(`prisma/orm#30374 check, ${_kind} statements: ${reads} reads beside ${failures} failed creates on a pool of 2, ${mismatches.length} mismatches`)
     expect(mismatches).toEqual([])
     expect(failures).toBeGreaterThan(50)
-    expect(reads).toBeGreaterThan(150)
+    expect(reads).toBeGreaterThan(100)
   }, 120_000)
 })
