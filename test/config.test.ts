@@ -1,9 +1,13 @@
-import { describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseEnv } from 'node:util'
+import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { projectRoot } from '../src/paths.js'
+import { testDatabaseUrl } from './support/database.js'
+import { runServiceToExit } from './support/processes.js'
+
+/** README, Configuration: the schema, its defaults, and a bad setting stopping the process. */
 
 describe('configuration', () => {
   it('when nothing is set, then the documented defaults apply', () => {
@@ -33,5 +37,26 @@ describe('configuration', () => {
   it('when batch concurrency exceeds half the pool, then it is refused', () => {
     expect(() => loadConfig({ DATABASE_POOL_MAX: '4', RPC_BATCH_CONCURRENCY: '3' })).toThrow(/RPC_BATCH_CONCURRENCY/)
     expect(loadConfig({ DATABASE_POOL_MAX: '4' }).RPC_BATCH_CONCURRENCY).toBe(2)
+  })
+})
+
+// Starting processes takes seconds, and many times that on a loaded machine.
+describe.concurrent('the process with a bad configuration', { timeout: 120_000 }, () => {
+  it.each([
+    ['PORT', 'eighty'],
+    ['TX_ISOLATION_LEVEL', 'Sometimes'],
+    ['API_KEYS', 'ops:admin:0123456789abcdef0'],
+  ])('when %s is %s, then it exits 1 with one line naming the variable and no stack', async (name, value) => {
+    const run = await runServiceToExit({ [name]: value })
+    expect(run.code).toBe(1)
+    expect(run.stderr.trim().split('\n')).toHaveLength(1)
+    expect(run.stderr).toContain(name)
+    expect(run.stderr).not.toMatch(/\bat .+:\d+:\d+/)
+  })
+
+  it('when NODE_ENV=production has no API keys, then it refuses to start unless told otherwise', async () => {
+    const run = await runServiceToExit({ NODE_ENV: 'production', DATABASE_URL: testDatabaseUrl() })
+    expect(run.code).toBe(1)
+    expect(run.stderr).toContain('API_KEYS')
   })
 })

@@ -6,6 +6,8 @@ import { configVariables } from '../src/config.js'
 import { ErrorCode } from '../src/rpc/errors.js'
 import { projectRoot } from '../src/paths.js'
 
+/** The README and .env.example against the code: every setting, method and error code documented. */
+
 const read = (file: string) => readFileSync(join(projectRoot, file), 'utf8')
 
 describe('documentation stays whole', () => {

@@ -2,18 +2,29 @@ import { randomBytes } from 'node:crypto'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
 import type { TestProject } from 'vitest/node'
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js'
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded-postgres.js'
 import { migrateDeploy } from '../src/db/migrate.js'
+import { adminQuery, withDatabase } from './support/database.js'
+import { buildIfStale } from './support/processes.js'
 
 /**
- * One real PostgreSQL for the whole run: the server in TEST_DATABASE_URL if set (a fresh
- * database is created on it and dropped afterwards), else an embedded one started here in
- * a temporary folder and removed afterwards. Either way the schema comes from the real
- * `prisma migrate deploy`.
+ * Once per run, before any test file: one real PostgreSQL for the whole run, and a fresh
+ * build for the tests that start the built service.
+ *
+ * The database is the server in TEST_DATABASE_URL if set (a fresh database is created on it
+ * and dropped afterwards), else an embedded one started here in a temporary folder and
+ * removed afterwards. Either way the schema comes from the real `prisma migrate deploy`.
+ * The build runs meanwhile, only when dist/ is older than src/ (`npm test` has just built).
  */
 export default async function setup (project: TestProject) {
+  const [database] = await Promise.all([startDatabase(), Promise.resolve().then(buildIfStale)])
+  project.provide('adminDatabaseUrl', database.adminUrl)
+  project.provide('databaseUrl', database.databaseUrl)
+  return database.teardown
+}
+
+async function startDatabase () {
   const external = process.env.TEST_DATABASE_URL
   let adminUrl: string
   let databaseUrl: string
@@ -24,12 +35,12 @@ export default async function setup (project: TestProject) {
     const name = `user_rpc_test_${randomBytes(4).toString('hex')}`
     await adminQuery(adminUrl, `CREATE DATABASE ${name}`)
     databaseUrl = withDatabase(adminUrl, name)
-    teardown = () => adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    teardown = async () => { await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
   } else {
     // Reachable by the `postgres` user when the run is root (mkdtemp makes 0700 folders).
     const dir = await mkdtemp(join(tmpdir(), 'user-rpc-test-'))
     await chmod(dir, 0o755)
-    const server = await startEmbeddedPostgres({ dir: join(dir, 'data'), database: 'user_rpc_test' })
+    const server = await startEmbedded(join(dir, 'data'))
     adminUrl = server.adminUrl
     databaseUrl = server.url
     teardown = async () => {
@@ -44,23 +55,21 @@ export default async function setup (project: TestProject) {
     await teardown()
     throw error
   }
-  project.provide('adminDatabaseUrl', adminUrl)
-  project.provide('databaseUrl', databaseUrl)
-  return teardown
+  return { adminUrl, databaseUrl, teardown }
 }
 
-export function withDatabase (url: string, database: string): string {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
-
-async function adminQuery (url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
+/**
+ * PostgreSQL cannot be told to pick its own port, and a port found free may be taken before
+ * it binds it: a start that fails for that reason is tried again on another port.
+ */
+async function startEmbedded (dir: string): Promise<EmbeddedDatabase> {
+  for (let attempt = 1; ; attempt++) {
+    const output: string[] = []
+    try {
+      return await startEmbeddedPostgres({ dir, database: 'user_rpc_test', log: (line) => output.push(line) })
+    } catch (error) {
+      const inUse = output.some((line) => /could not bind|Address already in use/i.test(line))
+      if (!inUse || attempt >= 3) throw error ?? new Error(`the embedded PostgreSQL did not start:\n${output.join('\n')}`)
+    }
   }
 }

@@ -1,39 +1,47 @@
 import { isUtf8 } from 'node:buffer'
-import { connect } from 'node:net'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp, methods } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { createOwnDatabase, type OwnDatabase } from './own-database.js'
-import { propertyRuns } from './property-runs.js'
-import { answerProblem, exchange, postRequest, type RawAnswer } from './raw-http.js'
+import { methods } from '../src/app.js'
+import { answerProblem, buildTestApp, exchange, listen, postRequest, type RawAnswer, type TestApp } from './support/clients.js'
+import { createOwnDatabase, type OwnDatabase } from './support/database.js'
 
 /**
- * Hostile input over real sockets: whatever arrives, the answer is a well-formed JSON-RPC
- * response (or 204, or a documented refusal with a JSON-RPC body), never a 5xx or -32603,
- * never a hang, and the process goes on serving. The calls may touch any row (arbitrary ids,
- * deletes), so the service runs on a database of its own.
+ * README, Reliability: hostile input over real sockets. Whatever arrives, the answer is a
+ * well-formed JSON-RPC response (or 204, or a documented refusal with a JSON-RPC body), never
+ * a 5xx or -32603, never a hang, and the process goes on serving. The calls may touch any row
+ * (arbitrary ids, deletes), so the service runs on a database of its own. Slow clients
+ * (REQUEST_TIMEOUT_MS) are in limits.test.ts.
  */
-type Service = Awaited<ReturnType<typeof buildApp>>
 let database: OwnDatabase
-let service: Service
+let service: TestApp
 let port: number
-
-async function listen (env: Record<string, string> = {}): Promise<{ app: Service, port: number }> {
-  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: database.url, ...env })
-  const app = await buildApp({ config, databaseUrl: database.url })
-  const address = await app.listen({ host: '127.0.0.1', port: 0 })
-  return { app, port: Number(new URL(address).port) }
-}
 
 beforeAll(async () => {
   database = await createOwnDatabase('user_rpc_hostile')
-  ;({ app: service, port } = await listen())
+  service = await buildTestApp({}, { databaseUrl: database.url })
+  port = Number(new URL(await listen(service)).port)
 })
 afterAll(async () => {
   await service?.close()
   await database?.drop()
 })
+
+/**
+ * Settings for every fc.assert here: a fixed number of runs, so a property costs the same
+ * every time (a few seconds), and shrinking cut off after `shrinkLimitMs` so a failure over a
+ * socket cannot run on past the test's timeout (fast-check then reports the smallest
+ * counterexample it has). A failure's message carries the seed and path; to replay one, run
+ * the file with FC_SEED=<seed> FC_PATH=<path>.
+ */
+function propertyRuns (numRuns: number, shrinkLimitMs = 30_000): fc.Parameters<unknown> {
+  const seed = process.env.FC_SEED
+  return {
+    numRuns,
+    interruptAfterTimeLimit: shrinkLimitMs + numRuns * 1000,
+    markInterruptAsFailure: true,
+    ...(seed ? { seed: Number(seed), ...(process.env.FC_PATH ? { path: process.env.FC_PATH } : {}) } : {}),
+  }
+}
 
 const send = (body: Buffer | string, headers?: Record<string, string>) => exchange(port, postRequest(body, headers))
 
@@ -318,48 +326,6 @@ describe('hostile input, the classic cases', () => {
     expect(new Set(full.json.map((response: { id: number }) => response.id)).size).toBe(100)
     const over = await answered(members(101))
     expect(over.json).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request', data: { reason: 'a batch of 101 requests is over the limit of 100' } } })
-  })
-})
-
-describe('slow clients', () => {
-  let slow: Service
-  let slowPort: number
-  beforeAll(async () => { ({ app: slow, port: slowPort } = await listen({ REQUEST_TIMEOUT_MS: '1000' })) })
-  afterAll(async () => { await slow?.close() })
-
-  /** Sends `head`, then `trickle` one byte every 200 ms; resolves with what came back and when the socket closed. */
-  function trickle (head: string, trickle: string) {
-    return new Promise<{ text: string, closedAfterMs: number }>((resolve, reject) => {
-      const socket = connect(slowPort, '127.0.0.1')
-      const started = performance.now()
-      let text = ''
-      let sent = 0
-      socket.write(head)
-      const timer = setInterval(() => { if (sent < trickle.length) socket.write(trickle[sent++] ?? '') }, 200)
-      const giveUp = setTimeout(() => { socket.destroy(); reject(new Error('the slow client was never cut off')) }, 15_000)
-      socket.on('data', (chunk: Buffer) => { text += chunk.toString('utf8') })
-      socket.on('error', () => {})
-      socket.on('close', () => {
-        clearInterval(timer)
-        clearTimeout(giveUp)
-        resolve({ text, closedAfterMs: performance.now() - started })
-      })
-    })
-  }
-
-  it.each([
-    ['its body', 'POST /rpc HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n', ' '.repeat(200)],
-    ['its headers', 'POST /rpc HTTP/1.1\r\n', 'x-slow: ' + 'a'.repeat(200)],
-  ])('when a client sends %s a byte at a time, then it is cut off after REQUEST_TIMEOUT_MS with 408 and a JSON-RPC body, while others are served', async (_what, head, rest) => {
-    const cut = trickle(head, rest)
-    // Meanwhile, on another connection, a call is answered as usual.
-    const other = await exchange(slowPort, postRequest(request('user.get', '{"id":2147483647}')))
-    expect(JSON.parse(other.body).error.code).toBe(-32004)
-    const { text, closedAfterMs } = await cut
-    expect(closedAfterMs).toBeGreaterThanOrEqual(900)
-    expect(closedAfterMs).toBeLessThan(10_000)
-    expect(text).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/)
-    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Request Timeout' } })
   })
 })
 

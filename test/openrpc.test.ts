@@ -1,9 +1,11 @@
 import { MethodCallValidator, parseOpenRPCDocument, validateOpenRPCDocument } from '@open-rpc/schema-utils-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { methods } from '../src/app.js'
-import { buildTestApp, call, type App } from './helpers.js'
+import { buildTestApp, call, type TestApp } from './support/clients.js'
 
-let app: App
+/** README, API: rpc.discover, the OpenRPC document, and the service keeping to it. */
+
+let app: TestApp
 let document: Parameters<typeof validateOpenRPCDocument>[0]
 beforeAll(async () => {
   app = await buildTestApp()

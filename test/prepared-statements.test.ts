@@ -1,11 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { buildTestApp, call, uniqueLogin, type App } from './helpers.js'
+import { buildTestApp, call, type TestApp } from './support/clients.js'
+import { uniqueLogin } from './support/database.js'
 
-const apps: App[] = []
+/** README, Configuration: DATABASE_PREPARED_STATEMENTS (src/db/statement-names.ts). */
+
+const apps: TestApp[] = []
 afterAll(async () => { for (const app of apps) await app.close() })
 
 /** The prepared statements the pool's only connection holds, by the names the service gives. */
-async function namedStatements (app: App): Promise<string[]> {
+async function namedStatements (app: TestApp): Promise<string[]> {
   const { rows } = await app.dbPool.query<{ statement: string }>(
     "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'user_rpc_%' ORDER BY prepare_time"
   )

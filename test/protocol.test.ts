@@ -1,13 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, post, uniqueLogin, type App } from './helpers.js'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { buildTestApp, fetchRpc, listen, post, request, type TestApp } from './support/clients.js'
+import { countUsers, uniqueLogin } from './support/database.js'
 
-let app: App
+/**
+ * README, API: Protocol details (JSON-RPC 2.0 rules, batches, HTTP around them), and from
+ * README, Reliability: unknown names are invalid, prototype keys included, with no pollution.
+ */
+
+let app: TestApp
 beforeAll(async () => { app = await buildTestApp() })
 afterAll(async () => { await app.close() })
 
 const invalid = (id: unknown = null) => ({ jsonrpc: '2.0', id, error: expect.objectContaining({ code: -32600, message: 'Invalid Request' }) })
-const request = (method: string, params?: unknown, id?: unknown) =>
-  ({ jsonrpc: '2.0', method, ...(params === undefined ? {} : { params }), ...(id === undefined ? {} : { id }) })
 
 /** JSON-RPC 2.0 section 4-6 rules, one row each: the raw body and the exact answer. */
 const singleCases: Array<{ when: string, body: string, answer: unknown }> = [
@@ -36,17 +40,16 @@ const singleCases: Array<{ when: string, body: string, answer: unknown }> = [
 
 describe('the same rules over a real socket', () => {
   let url: string
-  let server: App
+  let server: TestApp
   beforeAll(async () => {
     server = await buildTestApp()
-    url = `${await server.listen({ host: '127.0.0.1', port: 0 })}/rpc`
+    url = `${await listen(server)}/rpc`
   })
   afterAll(async () => { await server.close() })
 
   const send = async (body: string) => {
-    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-    const text = await response.text()
-    return { status: response.status, body: text ? JSON.parse(text) : null }
+    const { status, body: answer } = await fetchRpc(url, body)
+    return { status, body: answer }
   }
 
   it.each(singleCases)('when $when, then fetch gets the same exact answer', async ({ body, answer }) => {
@@ -93,7 +96,7 @@ describe('single requests', () => {
     const login = uniqueLogin('notify')
     const response = await post(app, JSON.stringify(request('user.create', { login })))
     expect(response.status).toBe(204)
-    expect(await app.db.user.count({ where: { login } })).toBe(1)
+    expect(await countUsers(login)).toBe(1)
   })
 
   it('when a response succeeds, then it has result and no error, and the other way round', async () => {
@@ -164,34 +167,22 @@ describe('batches', () => {
     ]))
     expect(body.find((r: { id: number }) => r.id === 1).error.code).toBe(-32009)
     expect(body.find((r: { id: number }) => r.id === 2).result.login).toBe(fresh)
-    expect(await app.db.user.count({ where: { login: fresh } })).toBe(1)
-  })
-
-  it('when the batch is over RPC_BATCH_MAX, then one -32600 says so and nothing runs', async () => {
-    const small = await buildTestApp({ RPC_BATCH_MAX: '3' })
-    try {
-      const logins = [uniqueLogin(), uniqueLogin(), uniqueLogin(), uniqueLogin()]
-      const { body } = await post(small, JSON.stringify(logins.map((login, i) => request('user.create', { login }, i))))
-      expect(body).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request', data: { reason: 'a batch of 4 requests is over the limit of 3' } } })
-      expect(await small.db.user.count({ where: { login: { in: logins } } })).toBe(0)
-    } finally {
-      await small.close()
-    }
+    expect(await countUsers(fresh)).toBe(1)
   })
 })
 
 describe('HTTP transport', () => {
-  it('when the method is GET, then 405 with Allow: POST and a JSON-RPC body', async () => {
-    const response = await app.inject({ method: 'GET', url: '/rpc' })
+  it.each(['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const)('when the HTTP method is %s, then 405 with Allow: POST and a JSON-RPC body with the reason', async (method) => {
+    const response = await app.inject({ method, url: '/rpc', headers: { 'content-type': 'application/json' }, payload: method === 'GET' || method === 'OPTIONS' ? undefined : '{}' })
     expect(response.statusCode).toBe(405)
     expect(response.headers.allow).toBe('POST')
-    expect(response.json()).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600 } })
+    expect(response.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Method Not Allowed: use POST', data: { reason: 'the HTTP method must be POST' } } })
   })
 
-  it('when the content type is not JSON, then 415 with a JSON-RPC body', async () => {
+  it('when the content type is not JSON, then 415 with a JSON-RPC body with the reason', async () => {
     const response = await post(app, JSON.stringify(request('user.get', { id: 1 }, 1)), { 'content-type': 'text/plain' })
     expect(response.status).toBe(415)
-    expect(response.body).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600 } })
+    expect(response.body).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Unsupported Media Type: send Content-Type: application/json', data: { reason: 'the content type must be application/json' } } })
   })
 
   it('when the content type has a charset, then it is accepted', async () => {
@@ -199,20 +190,101 @@ describe('HTTP transport', () => {
     expect(response.status).toBe(200)
     expect(response.body.error.code).toBe(-32004)
   })
+})
 
-  it('when the body is over the limit, then 413 with a JSON-RPC body', async () => {
-    const small = await buildTestApp({ RPC_BODY_LIMIT_BYTES: '2048' })
-    try {
-      const response = await post(small, JSON.stringify(request('user.create', { login: 'x'.repeat(4000) }, 1)))
-      expect(response.status).toBe(413)
-      expect(response.body).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Request body too large' } })
-    } finally {
-      await small.close()
+/** What Object.prototype looks like before any hostile body: names and descriptors. */
+const pristine = Object.getOwnPropertyDescriptors(Object.prototype)
+
+// Every test below checks, in this very process, that nothing reached a prototype.
+const expectNoPollution = () => {
+  expect(Object.getOwnPropertyDescriptors(Object.prototype)).toEqual(pristine)
+  const probe = {} as Record<string, unknown>
+  for (const name of ['polluted', 'isAdmin', 'jsonrpc', 'method', 'login']) expect(probe[name], name).toBeUndefined()
+  expect(Object.getPrototypeOf(probe)).toBe(Object.prototype)
+}
+
+/** A payload that would mark every object if anything merged it into a prototype. */
+const POISON = '{"polluted": "yes", "isAdmin": true}'
+const PROTOTYPE_KEYS = ['__proto__', 'constructor', 'prototype']
+
+const rpcBody = (method: string, params: string, id = 1) => `{"jsonrpc": "2.0", "method": "${method}", "params": ${params}, "id": ${id}}`
+
+describe('prototype keys are unknown names like any other', () => {
+  afterEach(expectNoPollution)
+
+  it.each(PROTOTYPE_KEYS)('when user.create params carry %s, then -32602 names it as an unknown param and no user is created', async (key) => {
+    const login = uniqueLogin('proto')
+    const value = key === 'constructor' ? `{"prototype": ${POISON}}` : POISON
+    const { status, body } = await post(app, rpcBody('user.create', `{"login": "${login}", "${key}": ${value}}`))
+    expect(status).toBe(200)
+    expect(body).toEqual({
+      jsonrpc: '2.0',
+      id: 1,
+      error: { code: -32602, message: 'Invalid params', data: { issues: [{ path: [key], message: 'unknown param' }] } },
+    })
+    // The same answer as for a name nobody would suspect.
+    const plain = await post(app, rpcBody('user.create', `{"login": "${login}", "nickname": ${value}}`))
+    expect(plain.body.error.data.issues).toEqual([{ path: ['nickname'], message: 'unknown param' }])
+    expect((await post(app, rpcBody('user.getByLogin', `{"login": "${login}"}`))).body.error.code).toBe(-32004)
+  })
+
+  it('when every method gets a __proto__ param beside valid ones, then each answers -32602 for it', async () => {
+    const cases: Array<[string, string]> = [
+      ['user.get', '{"id": 1'],
+      ['user.getByLogin', '{"login": "x"'],
+      ['user.update', '{"id": 1, "firstName": "x"'],
+      ['user.delete', '{"id": 1'],
+      ['user.list', '{"limit": 1'],
+      ['create_user', '{"login": "x"'],
+      ['get_user', '{"user_id": 1'],
+    ]
+    for (const [method, start] of cases) {
+      const { body } = await post(app, rpcBody(method, `${start}, "__proto__": ${POISON}}`))
+      expect(body.error, method).toMatchObject({ code: -32602, data: { issues: [{ path: ['__proto__'], message: 'unknown param' }] } })
     }
   })
 
-  it('when the body carries __proto__, then it is an unknown param, not merged', async () => {
-    const { body } = await post(app, '{"jsonrpc": "2.0", "method": "user.get", "params": {"id": 2147483647, "__proto__": {"admin": true}}, "id": 1}')
+  it('when __proto__ tries to supply a required param, then it supplies nothing', async () => {
+    const { body } = await post(app, rpcBody('user.get', '{"__proto__": {"id": 1}}'))
     expect(body.error.code).toBe(-32602)
+    expect(body.error.data.issues).toEqual(expect.arrayContaining([
+      { path: ['__proto__'], message: 'unknown param' },
+      expect.objectContaining({ path: ['id'] }),
+    ]))
+  })
+
+  it('when a param value is an object with __proto__, then it is a wrong type, not a merge', async () => {
+    const { body } = await post(app, rpcBody('user.create', `{"login": {"__proto__": ${POISON}}}`))
+    expect(body.error).toMatchObject({ code: -32602, data: { issues: [{ path: ['login'], message: 'login must be a string' }] } })
+  })
+})
+
+describe('prototype keys in the envelope are ignored like any other unknown member', () => {
+  afterEach(expectNoPollution)
+
+  it.each(PROTOTYPE_KEYS)('when a request carries %s beside its members, then the answer is the one without it', async (key) => {
+    const members = '"jsonrpc": "2.0", "method": "user.get", "params": {"id": 2147483647}, "id": 7'
+    const hostile = await post(app, `{${members}, "${key}": {"jsonrpc": "1.0", "method": "user.delete", "id": 8}}`)
+    const other = await post(app, `{${members}, "extension": {"jsonrpc": "1.0", "method": "user.delete", "id": 8}}`)
+    expect(hostile.body).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32004, message: 'User not found', data: { id: 2147483647 } } })
+    expect(hostile.body).toEqual(other.body)
+  })
+
+  it('when the request members come only through __proto__, then it is not a request', async () => {
+    const { body } = await post(app, '{"__proto__": {"jsonrpc": "2.0", "method": "user.get", "params": {"id": 1}, "id": 1}}')
+    expect(body).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request', data: { reason: 'jsonrpc must be exactly "2.0"' } } })
+  })
+
+  it('when batch members carry prototype keys, then each is judged alone', async () => {
+    const { body } = await post(app, `[
+      {"jsonrpc": "2.0", "method": "user.get", "params": {"id": 2147483647}, "id": 1, "__proto__": ${POISON}},
+      {"jsonrpc": "2.0", "method": "user.get", "params": {"id": 1, "constructor": {"prototype": ${POISON}}}, "id": 2},
+      {"__proto__": {"jsonrpc": "2.0", "method": "user.get", "id": 3}}
+    ]`)
+    expect(body).toEqual([
+      { jsonrpc: '2.0', id: 1, error: { code: -32004, message: 'User not found', data: { id: 2147483647 } } },
+      { jsonrpc: '2.0', id: 2, error: { code: -32602, message: 'Invalid params', data: { issues: [{ path: ['constructor'], message: 'unknown param' }] } } },
+      { jsonrpc: '2.0', id: null, error: expect.objectContaining({ code: -32600 }) },
+    ])
   })
 })

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { adminDatabaseUrl, adminQuery, withDatabase } from './support/database.js'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -24,7 +24,7 @@ interface Outcome { code: number, output: string }
 
 async function runNode (args: string[], env: Record<string, string> = {}, input = '', cwd = root): Promise<Outcome> {
   try {
-    const running = run(process.execPath, args, { cwd, env: { ...baseEnv, ...env }, timeout: 60_000 })
+    const running = run(process.execPath, args, { cwd, env: { ...baseEnv, ...env }, timeout: 180_000 })
     running.child.stdin?.end(input)
     const { stdout, stderr } = await running
     return { code: 0, output: stdout + stderr }
@@ -37,29 +37,16 @@ async function runNode (args: string[], env: Record<string, string> = {}, input 
 
 const prisma = (args: string[], env: Record<string, string> = {}, input = '') => runNode([prismaCli, ...args], env, input)
 
-async function query (url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(sql)).rows
-  } finally {
-    await client.end()
-  }
-}
-
-function withDatabase (url: string, database: string): string {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
+const query = (url: string, sql: string) => adminQuery(url, sql)
 
 const shadowDatabases = async (adminUrl: string) =>
   (await query(adminUrl, "SELECT datname FROM pg_database WHERE datname LIKE 'prisma_migrate_shadow_db_%'"))
     .map((row) => String(row.datname))
 
 // The tests run in order: the later ones use the database `migrate deploy` fills.
-describe('offline schema engine', { timeout: 60_000 }, () => {
-  const adminUrl = inject('adminDatabaseUrl')
+// Generous bounds: the CLI takes seconds, and many times that on a loaded machine.
+describe('offline schema engine', { timeout: 240_000 }, () => {
+  const adminUrl = adminDatabaseUrl()
   const suffix = randomBytes(4).toString('hex')
   const names = { main: `schema_engine_${suffix}`, shadow: `schema_engine_${suffix}_shadow` }
   const mainUrl = withDatabase(adminUrl, names.main)
@@ -73,7 +60,7 @@ describe('offline schema engine', { timeout: 60_000 }, () => {
     for (const name of Object.values(names)) await query(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
   })
 
-  it('answers --version like the native binary, and prisma.config.ts wires it in', async () => {
+  it('when asked for --version, then it answers like the native binary, and prisma.config.ts wires it in', async () => {
     const cli = await prisma(['--version'])
     expect(cli.code).toBe(0)
     const enginesHash = cli.output.match(/Default Engines Hash\s*: (\w+)/)?.[1]
@@ -84,7 +71,7 @@ describe('offline schema engine', { timeout: 60_000 }, () => {
     expect(await runNode([engine, '--version'])).toEqual({ code: 0, output: `schema-engine-cli ${enginesHash}\n` })
   })
 
-  it('migrate deploy applies every migration to an empty database', async () => {
+  it('when migrate deploy runs on an empty database, then every migration is applied', async () => {
     const result = await prisma(['migrate', 'deploy'], { DATABASE_URL: mainUrl })
     expect(result.output).toContain('All migrations have been successfully applied.')
     expect(result.code).toBe(0)
@@ -97,13 +84,13 @@ describe('offline schema engine', { timeout: 60_000 }, () => {
     expect(await query(mainUrl, "SELECT to_regclass('users') IS NOT NULL AS present")).toEqual([{ present: true }])
   })
 
-  it('migrate status reports the database up to date', async () => {
+  it('when migrate status runs after it, then the database is reported up to date', async () => {
     const result = await prisma(['migrate', 'status'], { DATABASE_URL: mainUrl })
     expect(result.output).toContain('Database schema is up to date!')
     expect(result.code).toBe(0)
   })
 
-  it('migrate diff --exit-code finds no drift between migrations and schema, and drops its shadow database', async () => {
+  it('when migrate diff --exit-code compares migrations and schema, then it finds no drift and drops its shadow database', async () => {
     const before = await shadowDatabases(adminUrl)
     const result = await prisma(
       ['migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema', 'prisma/schema.prisma', '--exit-code'],
@@ -113,7 +100,7 @@ describe('offline schema engine', { timeout: 60_000 }, () => {
     expect((await shadowDatabases(adminUrl)).filter((name) => !before.includes(name))).toEqual([])
   })
 
-  it('db execute runs a script with $$ bodies and quoted semicolons', async () => {
+  it('when db execute runs a script with $$ bodies and quoted semicolons, then the script runs whole', async () => {
     const script = `
       CREATE FUNCTION schema_engine_probe() RETURNS text LANGUAGE plpgsql AS $$
       BEGIN
@@ -125,7 +112,7 @@ describe('offline schema engine', { timeout: 60_000 }, () => {
     expect(await query(mainUrl, 'SELECT schema_engine_probe() AS value')).toEqual([{ value: 'a;b' }])
   })
 
-  it('applies a migration.sql whole, $$ bodies included, and describes databases with functions', async () => {
+  it('when a migration.sql has $$ bodies and a function, then it is applied whole and the database is described', async () => {
     const migrations = await mkdtemp(join(tmpdir(), 'schema-engine-migrations-'))
     try {
       await cp(fileURLToPath(new URL('../prisma/migrations', import.meta.url)), migrations, { recursive: true })
@@ -150,7 +137,7 @@ describe('offline schema engine', { timeout: 60_000 }, () => {
     }
   })
 
-  it('migrate dev brings a fresh database in sync without writing a migration', async () => {
+  it('when migrate dev runs on a fresh database, then it is brought in sync and no migration is written', async () => {
     // A copy of the project's Prisma files, so that a schema change nobody has migrated yet
     // cannot make this test write a migration into the repository.
     const project = await mkdtemp(join(tmpdir(), 'schema-engine-project-'))
@@ -180,7 +167,7 @@ describe('offline schema engine', { timeout: 60_000 }, () => {
     }
   })
 
-  it('uses the configured shadow database, and never the main one as shadow', async () => {
+  it('when a shadow database is configured, then it is used, and the main database never is', async () => {
     await query(shadowUrl, 'CREATE TABLE leftover (id int)')
     const diff = ['migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema', 'prisma/schema.prisma', '--exit-code']
 

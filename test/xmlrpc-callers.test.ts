@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import xmlrpc from 'xmlrpc'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { projectRoot } from '../src/paths.js'
-import { buildTestApp, uniqueLogin, type App } from './helpers.js'
-import { startService } from './service-process.js'
-import { countUsers, runPython } from './xmlrpc-helpers.js'
+import { buildTestApp, listen, type TestApp } from './support/clients.js'
+import { countUsers, testDatabaseUrl, uniqueLogin } from './support/database.js'
+import { killLeftoverServices, runPython, startService } from './support/processes.js'
+
+/** README, Migrating from XML-RPC: real XML-RPC callers (Python, npm) and the README's two scripts. */
 
 const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'
@@ -15,13 +17,16 @@ const OLD_CALLER = join(projectRoot, 'examples', 'xmlrpc-caller.py')
 const NEW_CALLER = join(projectRoot, 'examples', 'jsonrpc-caller.py')
 
 /** The service with keys and the bridge on `/`, listening on a real socket. */
-let app: App
+let app: TestApp
 let port: number
 beforeAll(async () => {
   app = await buildTestApp({ XMLRPC_PATH: '/', API_KEYS: `billing:write:${WRITER},reports:read:${READER}` })
-  port = Number(new URL(await app.listen({ host: '127.0.0.1', port: 0 })).port)
+  port = Number(new URL(await listen(app)).port)
 })
-afterAll(async () => { await app.close() })
+afterAll(async () => {
+  killLeftoverServices()
+  await app.close()
+})
 
 type Outcome = { result: any } | { fault: [number, string] } | { protocolError: number }
 
@@ -100,7 +105,7 @@ describe('the README\'s Python callers, before and after', () => {
   })
 
   it('when both run against the built service with XMLRPC_PATH=/, then each creates, fetches and sees "No such user"', async () => {
-    const service = await startService({ DATABASE_URL: inject('databaseUrl'), XMLRPC_PATH: '/' })
+    const service = await startService({ DATABASE_URL: testDatabaseUrl(), XMLRPC_PATH: '/' })
     try {
       for (const [script, address] of [[OLD_CALLER, '/'], [NEW_CALLER, '/rpc']] as const) {
         const login = uniqueLogin('readme')
@@ -115,5 +120,5 @@ describe('the README\'s Python callers, before and after', () => {
     } finally {
       expect(await service.stop()).toBe(0)
     }
-  }, 60_000)
+  }, 120_000)
 })

@@ -1,35 +1,19 @@
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { buildApp, methods } from '../src/app.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { methods } from '../src/app.js'
 import { ConfigError, loadConfig } from '../src/config.js'
-import { buildTestApp, call, uniqueLogin, type App } from './helpers.js'
-import { countUsers, int, methodCall, postXml, readResponse, text } from './xmlrpc-helpers.js'
+import { buildTestApp, call, post, readMetric, request, type TestApp } from './support/clients.js'
+import { countUsers, uniqueLogin } from './support/database.js'
+import { int, methodCall, postXml, readResponse, text } from './support/xmlrpc-client.js'
+
+/** README, Migrating from XML-RPC: the bridge (src/xmlrpc/) through app.inject. */
 
 const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'
 const METRICS_TOKEN = 'scrape-token-xmlrpc-123'
 
-/** A service on the test database whose log lines are kept, to read what it logged. */
-async function buildLoggedApp (env: Record<string, string>) {
-  const databaseUrl = inject('databaseUrl')
-  const lines: Array<Record<string, unknown>> = []
-  const sink = new Writable({
-    write (chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>)
-      done()
-    },
-  })
-  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: databaseUrl, ...env })
-  const built = await buildApp({ config, databaseUrl, logger: pino({ level: 'info' }, sink) })
-  await built.ready()
-  return { app: built, lines }
-}
-
 /** The bridge on `/`, as an old ServerProxy("http://host:8000/") expects; open access. */
-let app: App
-let logLines: Array<Record<string, unknown>>
-beforeAll(async () => { ({ app, lines: logLines } = await buildLoggedApp({ XMLRPC_PATH: '/', METRICS_TOKEN })) })
+let app: TestApp
+beforeAll(async () => { app = await buildTestApp({ XMLRPC_PATH: '/', METRICS_TOKEN }) })
 afterAll(async () => { await app.close() })
 
 const createUser = (login: string, ...names: string[]) => methodCall('create_user', text(login), ...names)
@@ -183,44 +167,41 @@ describe('the other methods over XML-RPC', () => {
 })
 
 describe('who still calls over XML-RPC', () => {
-  const scrape = async () => (await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).body
-  const sample = (body: string, series: string) => Number(body.split('\n').find((line) => line.startsWith(`${series} `))?.split(' ').at(-1) ?? 0)
-
   it('when calls arrive by both protocols, then metrics and the per-call log line say which transport, and which key', async () => {
-    const before = await scrape()
+    const names = ['xmlrpc', 'jsonrpc'].flatMap((transport) => [
+      `rpc_calls_total{method="get_user",outcome="-32004",transport="${transport}"}`,
+      `rpc_call_duration_seconds_count{method="get_user",transport="${transport}"}`,
+    ])
+    const read = () => Promise.all(names.map((name) => readMetric(app, name, METRICS_TOKEN)))
+    const before = await read()
     await postXml(app, methodCall('get_user', int(2_147_483_601)))
     await call(app, 'get_user', [2_147_483_601])
-    const after = await scrape()
-    for (const transport of ['xmlrpc', 'jsonrpc']) {
-      const calls = `rpc_calls_total{method="get_user",outcome="-32004",transport="${transport}"}`
-      expect(sample(after, calls) - sample(before, calls), calls).toBe(1)
-      const latency = `rpc_call_duration_seconds_count{method="get_user",transport="${transport}"}`
-      expect(sample(after, latency) - sample(before, latency), latency).toBe(1)
-    }
+    const after = await read()
+    names.forEach((name, i) => expect((after[i] ?? 0) - (before[i] ?? 0), name).toBe(1))
 
-    const keyed = await buildLoggedApp({ XMLRPC_PATH: '/', API_KEYS: `billing:write:${WRITER}` })
+    const keyed = await buildTestApp({ XMLRPC_PATH: '/', API_KEYS: `billing:write:${WRITER}` })
     try {
-      await postXml(keyed.app, methodCall('get_user', int(2_147_483_601)), { authorization: `Bearer ${WRITER}` })
-      await keyed.app.inject({ method: 'POST', url: '/rpc', headers: { 'content-type': 'application/json', authorization: `Bearer ${WRITER}` }, payload: JSON.stringify({ jsonrpc: '2.0', method: 'get_user', params: [1], id: 1 }) })
-      const lines = keyed.lines.filter((line) => line.msg === 'rpc call')
+      await postXml(keyed, methodCall('get_user', int(2_147_483_601)), { authorization: `Bearer ${WRITER}` })
+      await post(keyed, request('get_user', [1], 1), { authorization: `Bearer ${WRITER}` })
+      const lines = keyed.logLines.filter((line) => line.msg === 'rpc call')
       expect(lines).toEqual([
         expect.objectContaining({ rpcMethod: 'get_user', transport: 'xmlrpc', keyId: 'billing' }),
         expect.objectContaining({ rpcMethod: 'get_user', transport: 'jsonrpc', keyId: 'billing' }),
       ])
     } finally {
-      await keyed.app.close()
+      await keyed.close()
     }
   })
 
   it('when a body is refused before it is a call, then the log line says why', async () => {
     await postXml(app, '<methodCall><params/></methodCall>')
-    expect(logLines).toContainEqual(expect.objectContaining({ msg: 'xmlrpc request refused', transport: 'xmlrpc', outcome: -32600, reason: '<methodName> is missing' }))
+    expect(app.logLines).toContainEqual(expect.objectContaining({ msg: 'xmlrpc request refused', transport: 'xmlrpc', outcome: -32600, reason: '<methodName> is missing' }))
   })
 })
 
 describe('HTTP around the bridge', () => {
-  it('when the method is not POST, then 405 with Allow: POST and a fault body', async () => {
-    const answer = await app.inject({ method: 'GET', url: '/' })
+  it.each(['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const)('when the HTTP method is %s, then 405 with Allow: POST and a fault body', async (method) => {
+    const answer = await app.inject({ method, url: '/' })
     expect(answer.statusCode).toBe(405)
     expect(answer.headers.allow).toBe('POST')
     expect(await readResponse(answer.body)).toEqual({ fault: { faultCode: -32600, faultString: 'Method Not Allowed: use POST' } })
@@ -254,7 +235,7 @@ describe('HTTP around the bridge', () => {
 })
 
 describe('API keys and rate limits on the bridge', () => {
-  let guarded: App
+  let guarded: TestApp
   beforeAll(async () => { guarded = await buildTestApp({ XMLRPC_PATH: '/', API_KEYS: `billing:write:${WRITER},reports:read:${READER}`, RATE_LIMIT_PER_IP: '1000' }) })
   afterAll(async () => { await guarded.close() })
 
@@ -350,5 +331,16 @@ describe('hostile bodies', () => {
     expect(answer.headers['content-type']).toBe('text/xml; charset=utf-8')
     expect(await readResponse(answer.body)).toEqual({ fault: { faultCode, faultString: typeof faultString === 'string' ? faultString : expect.stringMatching(faultString) } })
     expect(await countUsers(login)).toBe(0)
+  })
+
+  it.each(['__proto__', 'constructor', 'prototype'])('when a struct member is named %s, then the fault is -32602, as over JSON-RPC, no user is made and no prototype is touched', async (key) => {
+    const pristine = Object.getOwnPropertyDescriptors(Object.prototype)
+    const login = uniqueLogin('xproto')
+    const struct = `<value><struct><member><name>login</name>${text(login)}</member><member><name>${key}</name><value><struct><member><name>polluted</name>${text('yes')}</member></struct></value></member></struct></value>`
+    const answer = await readResponse((await postXml(app, methodCall('user.create', struct))).body)
+    expect(answer).toEqual({ fault: { faultCode: -32602, faultString: 'Invalid params' } })
+    expect(await countUsers(login)).toBe(0)
+    expect(Object.getOwnPropertyDescriptors(Object.prototype)).toEqual(pristine)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
   })
 })

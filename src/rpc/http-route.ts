@@ -39,10 +39,10 @@ export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options
     if (error instanceof HttpRpcError) return sendError(reply, error.statusCode, error)
     const status = (error as FastifyError).statusCode ?? 500
     if (status === 413) {
-      return sendError(reply, 413, new RpcError(ErrorCode.InvalidRequest, 'Request body too large', { limitBytes: bodyLimit }))
+      return sendError(reply, 413, new RpcError(ErrorCode.InvalidRequest, 'Request body too large', { reason: `the body is over ${bodyLimit} bytes` }))
     }
     if (status === 415) {
-      return sendError(reply, 415, new RpcError(ErrorCode.InvalidRequest, 'Unsupported Media Type: send Content-Type: application/json'))
+      return sendError(reply, 415, new RpcError(ErrorCode.InvalidRequest, 'Unsupported Media Type: send Content-Type: application/json', { reason: 'the content type must be application/json' }))
     }
     if (status >= 400 && status < 500) {
       return sendError(reply, status, new RpcError(ErrorCode.InvalidRequest, 'Invalid Request'))
@@ -61,7 +61,7 @@ export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options
     method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: path,
     handler: async (_request, reply) =>
-      sendError(reply, 405, new RpcError(ErrorCode.InvalidRequest, 'Method Not Allowed: use POST'), { allow: 'POST' }),
+      sendError(reply, 405, new RpcError(ErrorCode.InvalidRequest, 'Method Not Allowed: use POST', { reason: 'the HTTP method must be POST' }), { allow: 'POST' }),
   })
 }
 
@@ -69,6 +69,13 @@ export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options
 const CLIENT_ERROR_STATUS: Record<string, number> = {
   ERR_HTTP_REQUEST_TIMEOUT: 408,
   HPE_HEADER_OVERFLOW: 431,
+}
+
+/** The `reason` each of those answers gives, as the other refusals do. */
+const CLIENT_ERROR_REASON: Record<number, string> = {
+  400: 'the request is not valid HTTP',
+  408: 'the request did not arrive whole within REQUEST_TIMEOUT_MS',
+  431: 'the request headers are too large',
 }
 
 /**
@@ -81,7 +88,7 @@ export function answerClientError (error: Error & { code?: string }, socket: Soc
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400
   const reason = STATUS_CODES[status] ?? 'Bad Request'
-  const body = JSON.stringify(new RpcError(ErrorCode.InvalidRequest, reason).toResponse(null))
+  const body = JSON.stringify(new RpcError(ErrorCode.InvalidRequest, reason, { reason: CLIENT_ERROR_REASON[status] }).toResponse(null))
   if (socket.writable) {
     socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }

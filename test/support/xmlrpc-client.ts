@@ -1,13 +1,12 @@
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
-import pg from 'pg'
-import { inject } from 'vitest'
-import type { App } from './helpers.js'
+import type { App } from './clients.js'
 
-/** Debian's Python, whose standard library holds the ServerProxy the old callers use. */
-export const PYTHON = '/usr/bin/python3'
+/**
+ * The XML-RPC side of the clients: bodies written out by hand and answers read with the npm
+ * xmlrpc package's own reader. It lives apart so the bridge's tests go with the bridge
+ * (README, "when to switch it off").
+ */
 
 export interface XmlAnswer {
   status: number
@@ -51,36 +50,4 @@ export function readResponse (body: string): Promise<Reading> {
       else resolve({ result: value })
     })
   })
-}
-
-/** Rows with this login, counted over a connection of its own: what was written, seen from outside. */
-export async function countUsers (login: string): Promise<number> {
-  const client = new pg.Client({ connectionString: inject('databaseUrl') })
-  await client.connect()
-  try {
-    const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM users WHERE login = $1', [login])
-    return rows[0]?.n ?? 0
-  } finally {
-    await client.end()
-  }
-}
-
-export interface PythonRun {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs a Python script with Debian's python3 and a clean environment; killed after 20 s. */
-export async function runPython (script: string, args: string[], env: Record<string, string> = {}): Promise<PythonRun> {
-  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: the XML-RPC caller tests need Debian's python3`)
-  const child = spawn(PYTHON, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
-  clearTimeout(timer)
-  return { code, stdout, stderr }
 }

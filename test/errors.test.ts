@@ -1,0 +1,52 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { buildTestApp, call, type TestApp } from './support/clients.js'
+import { insertUser, lockRow, query, readUser, refusingDatabaseUrl, waitForBlockedCalls, type Session } from './support/database.js'
+
+/**
+ * README, API: Errors. What a client sees when something goes wrong that is not its fault:
+ * a stable code and a generic message; the detail goes to the log only.
+ */
+
+const apps: TestApp[] = []
+const cleanups: Array<() => Promise<void>> = []
+afterAll(async () => {
+  for (const cleanup of cleanups) await cleanup()
+  for (const app of apps) await app.close()
+})
+
+describe('unexpected failures', () => {
+  it('when the database cancels a call\'s statement, then the client gets -32603 and nothing else, the log the detail, and nothing is written', async () => {
+    const app = await buildTestApp()
+    apps.push(app)
+    const { id } = await insertUser()
+    const lock: Session = await lockRow(id)
+    cleanups.push(() => lock.end('ROLLBACK'))
+    const answer = call(app, 'user.update', { id, firstName: 'cancelled' })
+    const [backend] = await waitForBlockedCalls(app.applicationName, { by: lock.pid })
+    // SQLSTATE 57014 from the server, an error the service has no mapping for.
+    await query('SELECT pg_cancel_backend($1)', [backend])
+
+    const { status, body } = await answer
+    expect(status).toBe(200)
+    expect(body).toEqual({ jsonrpc: '2.0', id: 1, error: { code: -32603, message: 'Internal error' } })
+    const failure = app.logLines.find((line) => line.msg === 'rpc call failed')
+    expect(failure).toMatchObject({ level: 50, rpcMethod: 'user.update' })
+    expect(JSON.stringify(failure?.err)).toMatch(/canceling statement due to user request|57014/)
+    await lock.end('ROLLBACK')
+    expect((await readUser(id))?.first_name).toBeNull()
+  })
+
+  it('when nothing listens at the database address, then calls fail fast with -32011 and no driver text', async () => {
+    const refusing = await refusingDatabaseUrl()
+    cleanups.push(refusing.close)
+    const app = await buildTestApp({ DATABASE_CONNECT_TIMEOUT_MS: '60000' }, { databaseUrl: refusing.url })
+    apps.push(app)
+    const started = performance.now()
+    const { status, body } = await call(app, 'user.get', { id: 1 })
+    // A refused connection is known at once: nothing waits for DATABASE_CONNECT_TIMEOUT_MS.
+    expect(performance.now() - started).toBeLessThan(20_000)
+    expect(status).toBe(200)
+    expect(body).toEqual({ jsonrpc: '2.0', id: 1, error: { code: -32011, message: 'Database unavailable', data: { retryable: true } } })
+    expect(app.logLines).toContainEqual(expect.objectContaining({ msg: 'database unavailable', rpcMethod: 'user.get' }))
+  })
+})

