@@ -1,9 +1,11 @@
 #!/bin/sh
-# `serve` (the default) runs the service; `migrate` applies pending migrations to
-# DATABASE_URL and exits; anything else runs as given (e.g. `sh`).
+# `serve` (the default) runs the service; anything else runs as given (e.g. `sh`).
+# Migrations are not in this image: they run from the migrate image (see the Dockerfile).
 set -eu
 case "${1:-serve}" in
   serve) exec node dist/server.js ;;
-  migrate) exec node node_modules/prisma/build/index.js migrate deploy ;;
+  migrate)
+    echo "user-rpc: this image has no Prisma CLI; apply migrations with the migrate image: docker build --target migrate -t user-rpc-migrate . && docker run --rm -e DATABASE_URL=... user-rpc-migrate" >&2
+    exit 64 ;;
   *) exec "$@" ;;
 esac

@@ -2,5 +2,5 @@ import neostandard from 'neostandard'
 
 export default neostandard({
   ts: true,
-  ignores: ['dist/**', 'src/generated/**', 'coverage/**', '.data/**'],
+  ignores: ['dist/**', 'packages/*/dist/**', 'src/generated/**', 'coverage/**', '.data/**'],
 })

@@ -17,11 +17,12 @@ const schema = {
     TRUST_PROXY: { type: 'boolean', default: false },
 
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    DIRECT_DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
     DATABASE_POOL_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     DATABASE_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 2000 },
     DATABASE_PREPARED_STATEMENTS: { type: 'boolean', default: true },
     EMBEDDED_DATABASE_DIR: { type: 'string', minLength: 1, default: '.data/postgres' },
-    EMBEDDED_DATABASE_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 0 },
+    EMBEDDED_DATABASE_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
     EMBEDDED_DATABASE_RESTARTS: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
     MIGRATE_ON_START: { type: 'boolean', default: false },
 
@@ -63,15 +64,21 @@ export interface Config {
   LOG_LEVEL: string
   TRUST_PROXY: boolean
   DATABASE_URL?: string
+  /**
+   * A session-level connection to the same database, for migrations (MIGRATE_ON_START and the
+   * Prisma CLI) when DATABASE_URL goes through a transaction pooler such as PgBouncer.
+   */
+  DIRECT_DATABASE_URL?: string
   DATABASE_POOL_MAX: number
   DATABASE_CONNECT_TIMEOUT_MS: number
   /** Named prepared statements; off behind a transaction-mode PgBouncer older than 1.21. */
   DATABASE_PREPARED_STATEMENTS: boolean
   EMBEDDED_DATABASE_DIR: string
-  EMBEDDED_DATABASE_PORT: number
-  /** Restarts of the embedded PostgreSQL after it exits unexpectedly, before the service exits 1. */
+  /** Unset: the port the data folder last ran on; 0: a free port at each start. */
+  EMBEDDED_DATABASE_PORT?: number
+  /** Restarts of the embedded PostgreSQL after it stops unexpectedly, before the service exits 1. */
   EMBEDDED_DATABASE_RESTARTS: number
-  /** Apply pending migrations to DATABASE_URL before serving (the embedded database always is). */
+  /** Apply pending migrations (through DIRECT_DATABASE_URL if set) before serving; needs the Prisma CLI. The embedded database always is. */
   MIGRATE_ON_START: boolean
   /** Unset: the server's default (PostgreSQL's is ReadCommitted), with no extra statement per call. */
   TX_ISOLATION_LEVEL?: IsolationLevel
@@ -177,6 +184,30 @@ export function loadConfig (source: Record<string, string | undefined> = readEnv
   const config: Config = { ...raw, RPC_BATCH_CONCURRENCY: concurrency, API_KEYS: parseApiKeys(raw.API_KEYS) }
   refuseUnsafeProduction(config)
   return config
+}
+
+/** What the developer's tools (Prisma CLI, seed, `npm run db:url`) read: where the database is. */
+export type ToolConfig = Pick<Config, 'DATABASE_URL' | 'DIRECT_DATABASE_URL' | 'EMBEDDED_DATABASE_DIR' | 'EMBEDDED_DATABASE_PORT'>
+
+const TOOL_VARIABLES = ['DATABASE_URL', 'DIRECT_DATABASE_URL', 'EMBEDDED_DATABASE_DIR', 'EMBEDDED_DATABASE_PORT'] as const
+
+/**
+ * The database settings alone, checked by the same rules and defaults as the service's: a tool
+ * must find the database the service uses, and must not fail over a setting only serving
+ * needs (API keys in production, say).
+ */
+export function loadToolConfig (source: Record<string, string | undefined> = readEnvironment()): ToolConfig {
+  const properties = Object.fromEntries(TOOL_VARIABLES.map((name) => [name, schema.properties[name]]))
+  try {
+    return envSchema<ToolConfig>({
+      schema: { type: 'object', properties: structuredClone(properties) },
+      data: Object.fromEntries(Object.entries(source).filter(([name, value]) => (TOOL_VARIABLES as readonly string[]).includes(name) && value !== undefined && value !== '')),
+      env: false,
+      dotenv: false,
+    })
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: ${(error as Error).message.replaceAll('env/', '')}`)
+  }
 }
 
 /** Production refuses what is only fit for a laptop, unless the operator says otherwise. */

@@ -42,7 +42,10 @@ async function main () {
 
   try {
     database = await resolveDatabase(config, log, (error) => { databaseLost = error; closer.close() })
-    if (database.embedded) log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port }, 'embedded PostgreSQL started and migrated')
+    if (database.embedded) {
+      log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port },
+        database.joined ? 'embedded PostgreSQL joined (already running) and migrated' : 'embedded PostgreSQL started and migrated')
+    }
     app = await buildApp({ config, databaseUrl: database.url, logger: log })
     if (config.API_KEYS.length === 0) {
       log.warn('NO API KEYS CONFIGURED: anyone who can reach this service may read and write users. Set API_KEYS (see README) before exposing it.')

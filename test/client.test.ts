@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createUserRpcClient, UserRpcError } from '../src/client.js'
+import { createUserRpcClient, UserRpcError } from '@user-rpc/client'
 import { buildTestApp, listen, type TestApp } from './support/clients.js'
 import { countUsers, uniqueLogin } from './support/database.js'
 
-/** README, API: TypeScript client (src/client.ts), against the service over a real socket. */
+/** README, API: TypeScript client (packages/client, @user-rpc/client), against the service over a real socket. */
 
 const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'

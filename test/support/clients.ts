@@ -13,8 +13,8 @@ import { unhurriedLimits } from './processes.js'
  * Clients: the service built in-process from its configuration (the same `buildApp` the
  * process runs), and every way a test talks to it: `app.inject`, `fetch` over a real socket,
  * node:http on a keep-alive socket it controls, raw bytes on a socket of its own (hostile
- * input), closed-loop create load that records every outcome, and /metrics. The typed client is the
- * project's own (`src/client.ts`); XML-RPC bodies are in xmlrpc-client.ts.
+ * input), closed-loop create load that records every outcome, and /metrics. The typed client is
+ * the package in packages/client (`@user-rpc/client`); XML-RPC bodies are in xmlrpc-client.ts.
  */
 
 export type App = Awaited<ReturnType<typeof buildApp>>

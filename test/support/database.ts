@@ -142,13 +142,16 @@ export async function lockRow (id: number): Promise<Session> {
   return session
 }
 
-/** Polls `check` until it returns a value other than undefined; fails with `what` after 20 s. */
-export async function waitFor<T> (what: string, check: () => Promise<T | undefined> | T | undefined, intervalMs = 10): Promise<T> {
-  const deadline = performance.now() + 20_000
+/**
+ * Polls `check` until it returns a value other than undefined; fails with `what` after
+ * `timeoutMs` (20 s unless a slower thing, such as a process starting, is waited for).
+ */
+export async function waitFor<T> (what: string, check: () => Promise<T | undefined> | T | undefined, intervalMs = 10, timeoutMs = 20_000): Promise<T> {
+  const deadline = performance.now() + timeoutMs
   for (;;) {
     const value = await check()
     if (value !== undefined) return value
-    if (performance.now() > deadline) throw new Error(`waited 20 s for ${what}`)
+    if (performance.now() > deadline) throw new Error(`waited ${Math.round(timeoutMs / 1000)} s for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, intervalMs))
   }
 }
