@@ -179,6 +179,30 @@ const all = [
     check: checkSingleUser,
   },
   {
+    name: 'user.update',
+    description: 'user.update of a random seeded user (a new firstName)',
+    ...JSON_RPC,
+    callsPerRequest: 1,
+    generator: ({ ids }) => {
+      let sent = 0
+      return () => {
+        const rpcId = ++sent
+        const userId = randomId(ids)
+        const firstName = `Upd ${rpcId}`
+        return {
+          body: `{"jsonrpc":"2.0","method":"user.update","params":{"id":${userId},"firstName":"${firstName}"},"id":${rpcId}}`,
+          expected: { rpcId, userId, firstName },
+        }
+      }
+    },
+    check: (text, expected) => {
+      const problem = checkSingleUser(text, expected)
+      if (problem) return problem
+      const { result } = JSON.parse(text)
+      return result.firstName === expected.firstName ? null : `set firstName ${expected.firstName}, got ${result.firstName}`
+    },
+  },
+  {
     name: 'user.list',
     description: 'user.list, first page of 20',
     ...JSON_RPC,

@@ -11,7 +11,7 @@ import { registerConsistency } from './plugins/consistency.js'
 import { registerHealthRoutes } from './plugins/health.js'
 import { createMetrics, registerMetricsRoute, type MetricsRenderer } from './plugins/metrics.js'
 import { registerRateLimits } from './plugins/rate-limits.js'
-import { rpcRoute } from './rpc/http-route.js'
+import { answerClientError, rpcRoute } from './rpc/http-route.js'
 import { buildOpenRpcDocument } from './rpc/openrpc.js'
 import { createRpcServer } from './rpc/rpc-server.js'
 import { userMethods } from './users/user-methods.js'
@@ -55,6 +55,17 @@ export async function buildApp ({ config, databaseUrl, logger, shareMetrics }: A
     trustProxy: config.TRUST_PROXY,
     bodyLimit: config.RPC_BODY_LIMIT_BYTES,
     requestTimeout: config.REQUEST_TIMEOUT_MS,
+    http: {
+      // Node checks these deadlines only every connectionsCheckingInterval (30 s by default),
+      // and when headersTimeout (60 s by default) is the longer one it swaps the two, so the
+      // body of a slow client had max(REQUEST_TIMEOUT_MS, 60 s) plus up to 30 s. The whole
+      // request, headers included, now has REQUEST_TIMEOUT_MS, checked every second.
+      headersTimeout: config.REQUEST_TIMEOUT_MS,
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: 1000,
+    },
+    // A request that cannot be read is answered like the route's own refusals (JSON-RPC body).
+    clientErrorHandler: answerClientError,
     // A socket with no traffic at all for this long is closed.
     connectionTimeout: config.CONNECTION_TIMEOUT_MS,
     // Longer than a load balancer's idle timeout, so the balancer closes first.

@@ -26,6 +26,7 @@ const schema = {
     DATABASE_PREPARED_STATEMENTS: { type: 'boolean', default: true },
     EMBEDDED_DATABASE_DIR: { type: 'string', minLength: 1, default: '.data/postgres' },
     EMBEDDED_DATABASE_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
+    EMBEDDED_DATABASE_RESTARTS: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
     MIGRATE_ON_START: { type: 'boolean', default: false },
 
     TX_ISOLATION_LEVEL: { type: 'string', enum: ['ReadCommitted', 'RepeatableRead', 'Serializable'] },
@@ -85,6 +86,8 @@ export interface Config {
   EMBEDDED_DATABASE_DIR: string
   /** Unset: the port the data folder last ran on; 0: a free port at each start. */
   EMBEDDED_DATABASE_PORT?: number
+  /** Restarts of the embedded PostgreSQL after it stops unexpectedly, before the service exits 1. */
+  EMBEDDED_DATABASE_RESTARTS: number
   /** Apply pending migrations (through DIRECT_DATABASE_URL if set) before serving; needs the Prisma CLI. The embedded database always is. */
   MIGRATE_ON_START: boolean
   /** Unset: the server's default (PostgreSQL's is ReadCommitted), with no extra statement per call. */

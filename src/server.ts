@@ -35,18 +35,23 @@ async function main () {
   let database: ResolvedDatabase | undefined
   let app: Awaited<ReturnType<typeof buildApp>> | undefined
 
+  // Set when the embedded PostgreSQL cannot be restarted: the close then ends in exit 1.
+  let databaseLost: Error | undefined
+
   // Installed first, so a signal during start-up still stops an embedded PostgreSQL.
   const grace = closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: log, ...(worker ? { skip: worker.skipSignals } : {}) }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'closing after an unexpected error')
-    else log.info({ signal }, 'shutting down: draining calls in flight')
+    else log.info({ signal, databaseLost: databaseLost?.message }, 'shutting down: draining calls in flight')
     await app?.close()
     await database?.stop()
+    // close-with-grace exits 1 when this throws.
+    if (databaseLost) throw databaseLost
     log.info('shut down cleanly')
   })
   worker?.onShutdown(grace.close)
 
   try {
-    database = await resolveDatabase(config, log)
+    database = await resolveDatabase(config, log, (error) => { databaseLost = error; grace.close() })
     if (database.embedded) {
       log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port },
         database.joined ? 'embedded PostgreSQL joined (already running) and migrated' : 'embedded PostgreSQL started and migrated')

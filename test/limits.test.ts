@@ -1,6 +1,6 @@
 import { connect } from 'node:net'
-import { afterAll, describe, expect, it } from 'vitest'
-import { buildTestApp, call, listen, post, request, type TestApp } from './support/clients.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildTestApp, call, exchange, listen, post, postRequest, request, type TestApp } from './support/clients.js'
 import { countUsers, insertUser, lockRow, readUser, uniqueLogin, waitForBlockedCalls, type Session } from './support/database.js'
 
 /** README, Operations: Limits, from the outside in, one describe per row of its table. */
@@ -167,5 +167,45 @@ describe('CONNECTION_TIMEOUT_MS', () => {
       socket.once('error', reject)
     })
     expect(performance.now() - opened).toBeGreaterThanOrEqual(250)
+  })
+})
+
+describe('REQUEST_TIMEOUT_MS', () => {
+  let slowPort: number
+  beforeAll(async () => { slowPort = Number(new URL(await listen(await service({ REQUEST_TIMEOUT_MS: '1000' }))).port) })
+
+  /** Sends `head`, then `trickle` one byte every 200 ms; resolves with what came back and when the socket closed. */
+  function trickle (head: string, trickle: string) {
+    return new Promise<{ text: string, closedAfterMs: number }>((resolve, reject) => {
+      const socket = connect(slowPort, '127.0.0.1')
+      const started = performance.now()
+      let text = ''
+      let sent = 0
+      socket.write(head)
+      const timer = setInterval(() => { if (sent < trickle.length) socket.write(trickle[sent++] ?? '') }, 200)
+      const giveUp = setTimeout(() => { socket.destroy(); reject(new Error('the slow client was never cut off')) }, 15_000)
+      socket.on('data', (chunk: Buffer) => { text += chunk.toString('utf8') })
+      socket.on('error', () => {})
+      socket.on('close', () => {
+        clearInterval(timer)
+        clearTimeout(giveUp)
+        resolve({ text, closedAfterMs: performance.now() - started })
+      })
+    })
+  }
+
+  it.each([
+    ['its body', 'POST /rpc HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n', ' '.repeat(200)],
+    ['its headers', 'POST /rpc HTTP/1.1\r\n', 'x-slow: ' + 'a'.repeat(200)],
+  ])('when a client sends %s a byte at a time, then it is cut off after REQUEST_TIMEOUT_MS with 408 and a JSON-RPC body, while others are served', async (_what, head, rest) => {
+    const cut = trickle(head, rest)
+    // Meanwhile, on another connection, a call is answered as usual.
+    const other = await exchange(slowPort, postRequest(JSON.stringify(request('user.get', { id: 2147483647 }, 1))))
+    expect(JSON.parse(other.body).error.code).toBe(-32004)
+    const { text, closedAfterMs } = await cut
+    expect(closedAfterMs).toBeGreaterThanOrEqual(900)
+    expect(closedAfterMs).toBeLessThan(10_000)
+    expect(text).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/)
+    expect(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Request Timeout', data: { reason: 'the request did not arrive whole within REQUEST_TIMEOUT_MS' } } })
   })
 })

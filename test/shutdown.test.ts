@@ -1,11 +1,12 @@
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import { afterAll, describe, expect, it } from 'vitest'
-import { buildTestApp, fetchRpc, httpPost, keepAliveAgent, listen, request } from './support/clients.js'
+import { buildTestApp, fetchRpc, httpPost, keepAliveAgent, listen, loginsWith, request, startWriteLoad, tally } from './support/clients.js'
 import {
   insertUser,
   lockRow,
   readUser,
+  storedLogins,
   testDatabaseUrl,
   uniqueName,
   waitFor,
@@ -17,7 +18,8 @@ import { killLeftoverServices, startService } from './support/processes.js'
 
 /**
  * README, Operations: Graceful shutdown. Closing the app (what the process does on a signal)
- * with calls in flight, then the built process itself on SIGTERM and SIGINT.
+ * with calls in flight, then the built process itself on SIGTERM and SIGINT, also under a
+ * stream of writes (README, Reliability: nothing half-done).
  */
 
 const sessions: Session[] = []
@@ -101,6 +103,27 @@ describe.concurrent('the process on a signal', { timeout: 120_000 }, () => {
     expect(answer.body.result).toMatchObject({ id, firstName: 'Drained' })
     expect(await service.exited).toBe(0)
     expect(service.lines.some((line) => line.msg === 'shut down cleanly')).toBe(true)
+  })
+
+  it('when SIGTERM arrives under single and batched creates, then it exits 0, every acknowledged create is there, and nothing else: no row for a create that failed or got no answer', async () => {
+    const prefix = uniqueName('sigterm')
+    const service = await startService({ DATABASE_URL: testDatabaseUrl() })
+    const load = startWriteLoad({ baseUrl: service.url, prefix, clients: 4, batchClients: 1 })
+    try {
+      await load.acknowledged(100)
+      service.signal('SIGTERM')
+      expect(await service.exited).toBe(0)
+      await load.stop()
+      expect(service.lines.some((line) => line.msg === 'shut down cleanly')).toBe(true)
+
+      const outcomes = tally(load.records)
+      expect(Object.keys(outcomes).every((outcome) => ['ok', 'refused', 'lost'].includes(outcome)), JSON.stringify(outcomes)).toBe(true)
+      const stored = await storedLogins(testDatabaseUrl(), prefix)
+      const acknowledged = loginsWith(load.records, 'ok')
+      expect([...stored].sort()).toEqual([...acknowledged].sort())
+    } finally {
+      await load.stop()
+    }
   })
 
   it.each([

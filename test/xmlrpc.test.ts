@@ -332,4 +332,15 @@ describe('hostile bodies', () => {
     expect(await readResponse(answer.body)).toEqual({ fault: { faultCode, faultString: typeof faultString === 'string' ? faultString : expect.stringMatching(faultString) } })
     expect(await countUsers(login)).toBe(0)
   })
+
+  it.each(['__proto__', 'constructor', 'prototype'])('when a struct member is named %s, then the fault is -32602, as over JSON-RPC, no user is made and no prototype is touched', async (key) => {
+    const pristine = Object.getOwnPropertyDescriptors(Object.prototype)
+    const login = uniqueLogin('xproto')
+    const struct = `<value><struct><member><name>login</name>${text(login)}</member><member><name>${key}</name><value><struct><member><name>polluted</name>${text('yes')}</member></struct></value></member></struct></value>`
+    const answer = await readResponse((await postXml(app, methodCall('user.create', struct))).body)
+    expect(answer).toEqual({ fault: { faultCode: -32602, faultString: 'Invalid params' } })
+    expect(await countUsers(login)).toBe(0)
+    expect(Object.getOwnPropertyDescriptors(Object.prototype)).toEqual(pristine)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
 })

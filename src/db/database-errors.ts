@@ -52,7 +52,10 @@ export function isUnavailable (error: unknown): boolean {
     const kind = (link as { kind?: string }).kind
     if (kind && UNAVAILABLE_KINDS.has(kind)) return true
     const message = link.message ?? ''
-    if (/timeout exceeded when trying to connect|Connection terminated|Transaction API error|Unable to start a transaction/i.test(message)) return true
+    // pg's own words for a lost connection: "Connection terminated…", and "…is not queryable"
+    // for a query sent on a client whose connection already broke (mid-transaction, as the
+    // server dies).
+    if (/timeout exceeded when trying to connect|Connection terminated|is not queryable|Transaction API error|Unable to start a transaction/i.test(message)) return true
   }
   return false
 }

@@ -23,6 +23,13 @@ export interface EmbeddedPostgres {
   port: number
   /** true when this process started the server, false when it joined one already running. */
   started: boolean
+  /** Whether the server is up on `port` (its postmaster alive and ready). */
+  isRunning: () => Promise<boolean>
+  /**
+   * Brings the server back after it stopped while held (killed, crashed): under the lock,
+   * starts it on the same folder and port, or rejoins it when another holder already has.
+   */
+  restart: () => Promise<'started' | 'joined'>
   /**
    * Gives the hold up; the last holder stops the server (resolving once it is down). Other
    * holders' work goes on. Calling it again does nothing.
@@ -105,6 +112,20 @@ export async function acquireEmbeddedPostgres (options: EmbeddedOptions): Promis
     url: `${held.base}/${database}`,
     port: held.port,
     started: held.started,
+    isRunning: async () => {
+      const running = await readPostmaster(dir)
+      return running !== null && running.status === 'ready' && running.port === held.port
+    },
+    restart: async () => await withLock(state.lock, async () => {
+      const running = await settledServer(dir)
+      if (running && running.port !== held.port) {
+        throw new Error(`embedded database: PostgreSQL on ${dir} runs again, but on port ${running.port}, not ${held.port}`)
+      }
+      if (!running) await startCluster({ dir, binaries, runAs }, held.port)
+      // The keeper ends when the server does; this process's lease is still there.
+      await ensureKeeper(dir, state.keeper)
+      return running ? 'joined' : 'started'
+    }),
     release: async () => {
       if (released) return
       released = true

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import type { Config } from '../config.js'
+import { superviseEmbeddedPostgres } from './embedded-supervisor.js'
 import { pendingMigrations, shippedMigrations } from './migration-state.js'
 import { migrateDeploy } from './migrate.js'
 
@@ -20,9 +21,11 @@ export interface ResolvedDatabase {
  * them (the migrate image, or `npm run db:migrate`) or, when they ask for it with
  * MIGRATE_ON_START, here, through DIRECT_DATABASE_URL when set (migrations need a session).
  * Otherwise a real PostgreSQL embedded for development, started or joined and migrated here,
- * so `npm start` works on a fresh clone with nothing else installed.
+ * so `npm start` works on a fresh clone with nothing else installed, and supervised: started
+ * again if it stops while held (EMBEDDED_DATABASE_RESTARTS times at most), else `onLost` is
+ * called, and the caller should exit non-zero.
  */
-export async function resolveDatabase (config: Config, log: FastifyBaseLogger): Promise<ResolvedDatabase> {
+export async function resolveDatabase (config: Config, log: FastifyBaseLogger, onLost: (error: Error) => void): Promise<ResolvedDatabase> {
   if (config.DATABASE_URL) {
     if (config.MIGRATE_ON_START) await migrateDeploy(config.DIRECT_DATABASE_URL ?? config.DATABASE_URL)
     return { url: config.DATABASE_URL, embedded: false, joined: false, port: 0, stop: async () => {} }
@@ -43,7 +46,8 @@ export async function resolveDatabase (config: Config, log: FastifyBaseLogger): 
     await server.release()
     throw error
   }
-  return { url: server.url, embedded: true, joined: !server.started, port: server.port, stop: server.release }
+  const supervised = superviseEmbeddedPostgres(server, { restarts: config.EMBEDDED_DATABASE_RESTARTS }, log, onLost)
+  return { url: server.url, embedded: true, joined: !server.started, port: server.port, stop: supervised.stop }
 }
 
 async function hasPendingMigrations (url: string): Promise<boolean> {

@@ -1,3 +1,6 @@
+import { isUtf8 } from 'node:buffer'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify'
 import { ErrorCode, RpcError } from './errors.js'
 import { PARSE_FAILED, type RpcServer } from './rpc-server.js'
@@ -26,12 +29,11 @@ export class HttpRpcError extends RpcError {
 export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options) => {
   const { rpc, path, bodyLimit } = options
 
-  // Only JSON reaches the handler; anything else is 415. Bad JSON is a JSON-RPC parse error,
-  // not Fastify's 400, and the default parser still strips __proto__/constructor keys.
+  // Only JSON reaches the handler; anything else is 415. A body that is not JSON is a JSON-RPC
+  // parse error, not Fastify's 400.
   app.removeAllContentTypeParsers()
-  const parseJson = app.getDefaultJsonParser('remove', 'remove')
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (request, body, done) => {
-    parseJson(request, body as string, (error, value) => done(null, error ? PARSE_FAILED : value))
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => {
+    done(null, parseJsonBody(body as Buffer))
   })
 
   app.setErrorHandler((error: FastifyError | HttpRpcError, request, reply) => {
@@ -62,6 +64,61 @@ export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options
     handler: async (_request, reply) =>
       sendError(reply, 405, new RpcError(ErrorCode.InvalidRequest, 'Method Not Allowed: use POST', { reason: 'the HTTP method must be POST' }), { allow: 'POST' }),
   })
+}
+
+/** Node's errors for a request that cannot be read, and the status each gets. */
+const CLIENT_ERROR_STATUS: Record<string, number> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+  HPE_HEADER_OVERFLOW: 431,
+}
+
+/** The `reason` each of those answers gives, as the other refusals do. */
+const CLIENT_ERROR_REASON: Record<number, string> = {
+  400: 'the request is not valid HTTP',
+  408: 'the request did not arrive whole within REQUEST_TIMEOUT_MS',
+  431: 'the request headers are too large',
+}
+
+/**
+ * The server's `clientErrorHandler`: a request Node cannot read (not received whole within
+ * REQUEST_TIMEOUT_MS, headers too large, not HTTP) never reaches a route, so Fastify answers
+ * it itself; this answers it the way the JSON-RPC route answers its own refusals, with the
+ * status and a JSON-RPC error body (`id: null`), then closes the socket as Fastify does.
+ */
+export function answerClientError (error: Error & { code?: string }, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? 400
+  const reason = STATUS_CODES[status] ?? 'Bad Request'
+  const body = JSON.stringify(new RpcError(ErrorCode.InvalidRequest, reason, { reason: CLIENT_ERROR_REASON[status] }).toResponse(null))
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
+const BYTE_ORDER_MARK = 0xfeff
+
+/**
+ * A request body as JSON, or PARSE_FAILED. JSON text is UTF-8 (RFC 8259), so bytes that are
+ * not are refused rather than decoded with U+FFFD in their place, which would store something
+ * the caller never sent (the XML-RPC bridge decodes the same way). A leading byte order mark
+ * is ignored, as the RFC allows.
+ *
+ * Every member name is kept, `__proto__` and `constructor` included: JSON.parse makes them
+ * plain own properties and never sets a prototype, so they reach the params schemas, which
+ * refuse them like any unknown name. Nothing downstream copies a caller's keys by assignment
+ * (checkEnvelope picks members by name, parseParams builds positional params with
+ * Object.fromEntries), so no prototype can be reached through them.
+ */
+function parseJsonBody (bytes: Buffer): unknown {
+  if (!isUtf8(bytes)) return PARSE_FAILED
+  let text = bytes.toString('utf8')
+  if (text.charCodeAt(0) === BYTE_ORDER_MARK) text = text.slice(1)
+  try {
+    return JSON.parse(text)
+  } catch {
+    return PARSE_FAILED
+  }
 }
 
 function sendError (reply: FastifyReply, status: number, error: RpcError, headers: Record<string, string> = {}) {

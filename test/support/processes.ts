@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { projectRoot } from '../../src/paths.js'
@@ -104,11 +104,14 @@ function spawnService (env: Record<string, string>): Spawned {
 }
 
 export interface ServiceProcess {
+  pid: number
   /** The port it listens on, as it reported it (it binds port 0). */
   port: number
   url: string
   lines: LogLine[]
   exited: Promise<number | null>
+  /** Whether it is still running. */
+  running: () => boolean
   signal: (signal: NodeJS.Signals) => void
   /** Resolves with the first log line (already logged or still to come) that matches. */
   waitForLine: (what: string, matches: (line: LogLine) => boolean) => Promise<LogLine>
@@ -149,10 +152,12 @@ export async function startService (env: Record<string, string>): Promise<Servic
     const listening = lines.find((line) => String(line.msg).startsWith('Server listening at '))
     const port = Number(new URL(String(listening?.msg).slice('Server listening at '.length)).port)
     return {
+      pid: child.pid as number,
       port,
       url: `http://127.0.0.1:${port}`,
       lines,
       exited,
+      running: () => child.exitCode === null && child.signalCode === null,
       signal: (signal) => { child.kill(signal) },
       waitForLine,
       stop: async () => {
@@ -168,6 +173,12 @@ export async function runServiceToExit (env: Record<string, string>) {
   const spawned = spawnService(env)
   const code = await spawned.exited
   return { code, lines: spawned.lines, ...spawned.output() }
+}
+
+/** The superuser URL of an embedded data folder's application database, on the given port. */
+export function embeddedDatabaseUrl (dir: string, port: number): string {
+  const password = readFileSync(join(dir, 'user-rpc.password'), 'utf8').trim()
+  return `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/user_rpc`
 }
 
 /** Kills whatever a test left running (for afterAll). */

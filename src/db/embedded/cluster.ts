@@ -61,7 +61,7 @@ export async function startCluster ({ dir, binaries, runAs }: ClusterOptions, po
   } catch (error) {
     const log = await readFile(serverLogFile(dir), 'utf8').catch(() => '')
     const lastLines = log.trim().split('\n').slice(-5).join('\n')
-    throw new Error(`embedded database: PostgreSQL did not start on port ${port}: ${(error as Error).message.trim()}\n${lastLines}`)
+    throw new Error(`embedded database: PostgreSQL did not start on ${dir}, port ${port}: ${(error as Error).message.trim()}\n${lastLines}`)
   }
 }
 

@@ -27,8 +27,20 @@ export async function readPostmaster (dataDir) {
   }
   const lines = text.split('\n')
   const pid = Number.parseInt(lines[0] ?? '', 10)
-  if (!(pid > 0) || !isAlive(pid)) return null
+  if (!(pid > 0) || !isAlive(pid) || await isZombie(pid)) return null
   return { pid, port: Number.parseInt(lines[3] ?? '', 10), status: (lines[7] ?? '').trim() }
+}
+
+/**
+ * A killed server that nobody has reaped yet (its parent is init, which in some containers
+ * never reaps) still answers signals, but is gone. Linux only: elsewhere, false.
+ *
+ * @param {number} pid
+ */
+async function isZombie (pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  // After the command name (in parentheses, which may hold spaces): the state.
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z'
 }
 
 /**
