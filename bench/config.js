@@ -20,6 +20,8 @@ import { defaultWorkloads, workloads } from './workloads.js'
  * @property {boolean} writeDocs       also copy the chart to docs/bench.svg
  * @property {Record<string, string>} serviceEnv   settings the service runs with, beside its defaults
  * @property {string[]} serviceNodeArgs  Node/V8 flags the service runs with
+ * @property {Record<string, string>} leverEnv   settings only the service-lever target adds
+ * @property {string[]} leverNodeArgs  Node/V8 flags only the service-lever target adds
  */
 
 export class BenchConfigError extends Error {}
@@ -38,6 +40,8 @@ export const variables = {
   BENCH_WRITE_DOCS: '1: also write the chart to docs/bench.svg',
   BENCH_SERVICE_ENV: 'space-separated NAME=value settings for the service, to measure a lever against its floor (default none)',
   BENCH_SERVICE_NODE_ARGS: 'space-separated Node/V8 flags for the service, e.g. --max-semi-space-size=32 (default none)',
+  BENCH_LEVER_ENV: 'space-separated NAME=value settings the service-lever target adds, to measure a lever against the service itself in one run (default none)',
+  BENCH_LEVER_NODE_ARGS: 'space-separated Node/V8 flags the service-lever target adds (default none)',
 }
 
 /**
@@ -97,20 +101,26 @@ export function readBenchConfig (env) {
     databaseUrl: value('BENCH_DATABASE_URL'),
     replica,
     writeDocs: value('BENCH_WRITE_DOCS') === '1',
-    serviceEnv: settings(value('BENCH_SERVICE_ENV')),
-    serviceNodeArgs: (value('BENCH_SERVICE_NODE_ARGS') ?? '').split(/\s+/).filter(Boolean),
+    serviceEnv: settings(value('BENCH_SERVICE_ENV'), 'BENCH_SERVICE_ENV'),
+    serviceNodeArgs: words(value('BENCH_SERVICE_NODE_ARGS')),
+    leverEnv: settings(value('BENCH_LEVER_ENV'), 'BENCH_LEVER_ENV'),
+    leverNodeArgs: words(value('BENCH_LEVER_NODE_ARGS')),
   }
 }
+
+/** @param {string | undefined} text @returns {string[]} */
+const words = (text) => (text ?? '').split(/\s+/).filter(Boolean)
 
 /**
  * `NAME=value NAME2=value2`: settings for one lever's run.
  * @param {string | undefined} text
+ * @param {'BENCH_SERVICE_ENV' | 'BENCH_LEVER_ENV'} variable  where the text came from
  * @returns {Record<string, string>}
  */
-function settings (text) {
-  const pairs = (text ?? '').split(/\s+/).filter(Boolean).map((pair) => {
+function settings (text, variable) {
+  const pairs = words(text).map((pair) => {
     const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair)
-    if (!match) throw new BenchConfigError(`BENCH_SERVICE_ENV: "${pair}" is not NAME=value (${variables.BENCH_SERVICE_ENV})`)
+    if (!match) throw new BenchConfigError(`${variable}: "${pair}" is not NAME=value (${variables[variable]})`)
     return [match[1], match[2]]
   })
   return Object.fromEntries(pairs)

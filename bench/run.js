@@ -94,7 +94,7 @@ async function main (config) {
     const log = await openServerLog(stamp, target.name)
     cleanup.add(`${target.name}'s log`, log.close)
     progress(`starting ${target.name} (its output goes to ${log.path})`)
-    const server = await target.start({ databaseUrl: database.url, replicaUrl: database.replicaUrl, output: log.fd, serviceEnv, serviceNodeArgs: config.serviceNodeArgs, baselineEnv: toBaselineEnv(settings) })
+    const server = await target.start({ databaseUrl: database.url, replicaUrl: database.replicaUrl, output: log.fd, serviceEnv, serviceNodeArgs: config.serviceNodeArgs, leverEnv: config.leverEnv, leverNodeArgs: config.leverNodeArgs, baselineEnv: toBaselineEnv(settings) })
     cleanup.add(target.name, server.stop)
     running.set(target.name, server)
   }
@@ -111,7 +111,7 @@ async function main (config) {
     warmupSeconds: config.warmupSeconds,
     rounds: config.rounds,
     seedUsers: config.seedUsers,
-    targets: chosen.map(({ name, description, alternates }) => ({ name, description: name === 'service' ? withLever(description, serviceEnv, config.serviceNodeArgs) : description, alternates })),
+    targets: chosen.map(({ name, description, alternates }) => ({ name, description: name === 'service' ? withLever(description, serviceEnv, config.serviceNodeArgs) : name === 'service-lever' ? withLever(description, config.leverEnv, config.leverNodeArgs) : description, alternates })),
   }
   console.log(formatHeader(meta))
 

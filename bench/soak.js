@@ -111,7 +111,7 @@ async function main () {
   const serviceTarget = targets.find((target) => target.name === 'service')
   if (!serviceTarget) throw new Error('no service target in bench/targets.js')
   progress(`starting the service (its output goes to ${log.path})`)
-  const service = await serviceTarget.start({ databaseUrl: database.url, output: log.fd, serviceEnv: {}, serviceNodeArgs: [], baselineEnv: {}, replicaUrl: undefined })
+  const service = await serviceTarget.start({ databaseUrl: database.url, output: log.fd, serviceEnv: {}, serviceNodeArgs: [], leverEnv: {}, leverNodeArgs: [], baselineEnv: {}, replicaUrl: undefined })
   cleanup.add('the service', service.stop)
   const pid = /** @type {number} */ (service.pids[0])
   const port = /** @type {number} */ (service.ports[0])

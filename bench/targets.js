@@ -28,6 +28,8 @@ const here = dirname(fileURLToPath(import.meta.url))
  * @property {number} output   an open file for the server's stdout and stderr
  * @property {Record<string, string>} serviceEnv   the lever being measured, if any (BENCH_SERVICE_ENV)
  * @property {string[]} serviceNodeArgs            (BENCH_SERVICE_NODE_ARGS)
+ * @property {Record<string, string>} leverEnv     what service-lever adds (BENCH_LEVER_ENV)
+ * @property {string[]} leverNodeArgs              (BENCH_LEVER_NODE_ARGS)
  * @property {Record<string, string>} baselineEnv  the service's settings the baselines copy
  */
 
@@ -60,7 +62,7 @@ const here = dirname(fileURLToPath(import.meta.url))
  * @param {number} [instances]
  * @returns {Promise<RunningTarget>}
  */
-async function startService ({ databaseUrl, output, serviceEnv, serviceNodeArgs }, variantEnv = {}, instances = 1) {
+async function startService ({ databaseUrl, output, serviceEnv, serviceNodeArgs }, variantEnv = {}, instances = 1, variantNodeArgs = /** @type {string[]} */ ([])) {
   const setByHarness = new Set(['HOST', 'PORT', 'EMBEDDED_DATABASE_DIR'])
   const unset = Object.fromEntries(configVariables.filter((name) => !setByHarness.has(name)).map((name) => [name, '']))
   /** @type {Array<Awaited<ReturnType<typeof startBuiltService>>>} */
@@ -68,7 +70,7 @@ async function startService ({ databaseUrl, output, serviceEnv, serviceNodeArgs 
   const stop = async () => { await Promise.all(started.map((service) => service.stop())) }
   try {
     for (let instance = 0; instance < instances; instance++) {
-      const service = await startBuiltService({ ...unset, ...serviceEnv, ...variantEnv, DATABASE_URL: databaseUrl, API_KEYS: '' }, { output, nodeArgs: serviceNodeArgs })
+      const service = await startBuiltService({ ...unset, ...serviceEnv, ...variantEnv, DATABASE_URL: databaseUrl, API_KEYS: '' }, { output, nodeArgs: [...serviceNodeArgs, ...variantNodeArgs] })
       started.push(service)
       if (service.pid === undefined) throw new Error('the service has no pid')
     }
@@ -99,9 +101,15 @@ async function startBaseline (file, env, output) {
 
 /**
  * The service as it scales out, beside the plain `service`: what each runs with.
- * @type {Array<{ name: string, description: string, env?: (context: TargetContext) => Record<string, string>, instances?: number, replica?: boolean }>}
+ * @type {Array<{ name: string, description: string, env?: (context: TargetContext) => Record<string, string>, nodeArgs?: (context: TargetContext) => string[], instances?: number, replica?: boolean }>}
  */
 const serviceVariants = [
+  {
+    name: 'service-lever',
+    description: 'the built service with BENCH_LEVER_ENV and BENCH_LEVER_NODE_ARGS on top: name it first, beside `service`, to measure one lever against the default in one run',
+    env: ({ leverEnv }) => leverEnv,
+    nodeArgs: ({ leverNodeArgs }) => leverNodeArgs,
+  },
   {
     name: 'service-2-workers',
     description: 'the built service with WORKERS=2: a primary process and two workers sharing the port, a pool of DATABASE_POOL_MAX each',
@@ -143,11 +151,11 @@ export const targets = [
     alternates: false,
     start: ({ output, baselineEnv }) => startBaseline('ceiling-server.js', baselineEnv, output),
   },
-  ...serviceVariants.map(({ name, description, env = () => ({}), instances = 1, replica = false }) => ({
+  ...serviceVariants.map(({ name, description, env = () => ({}), nodeArgs = () => [], instances = 1, replica = false }) => ({
     name,
     description,
     alternates: true,
     replica,
-    start: (/** @type {TargetContext} */ context) => startService(context, env(context), instances),
+    start: (/** @type {TargetContext} */ context) => startService(context, env(context), instances, nodeArgs(context)),
   })),
 ]
