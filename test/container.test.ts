@@ -7,11 +7,10 @@ import { randomBytes } from 'node:crypto'
 import { cp, mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../src/db/embedded/port-choice.js'
 import { projectRoot } from '../src/paths.js'
-import { adminDatabaseUrl, testDatabaseUrl, waitFor, withDatabase } from './support/database.js'
+import { adminDatabaseUrl, adminQuery, testDatabaseUrl, waitFor, withDatabase } from './support/database.js'
 import { runProgram, scratchFolder } from './support/tools.js'
 
 const TARGET_MB = 150
@@ -138,13 +137,3 @@ describe('the migrate image', { timeout: 600_000 }, () => {
     expect(await adminQuery(withDatabase(adminUrl, database), "SELECT to_regclass('users') IS NOT NULL AS present")).toEqual([{ present: true }])
   })
 })
-
-async function adminQuery (url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(sql)).rows
-  } finally {
-    await client.end()
-  }
-}

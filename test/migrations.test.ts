@@ -12,7 +12,7 @@ import { acquireEmbeddedPostgres } from '../src/db/embedded-postgres.js'
 import { shippedMigrations } from '../src/db/migration-state.js'
 import { freePort } from '../src/db/embedded/port-choice.js'
 import { fetchRpc, request } from './support/clients.js'
-import { adminDatabaseUrl, testDatabaseUrl, uniqueLogin, waitFor, withDatabase } from './support/database.js'
+import { adminDatabaseUrl, adminQuery, testDatabaseUrl, uniqueLogin, waitFor, withDatabase } from './support/database.js'
 import { startService } from './support/processes.js'
 import { embeddedToolEnv, prismaCli, projectCopy, runningPostmaster, runProgram, scratchFolder } from './support/tools.js'
 
@@ -170,13 +170,3 @@ describe('DIRECT_DATABASE_URL', { timeout: 120_000 }, () => {
     }
   })
 })
-
-async function adminQuery (url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(sql)).rows
-  } finally {
-    await client.end()
-  }
-}
