@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { startEmbeddedPostgres } from '../dist/db/embedded-postgres.js'
 import { migrateDeploy } from '../dist/db/migrate.js'
-import { createDatabase, startPrimary, startReplica, waitForReplay } from '../scripts/postgres-topology.js'
+import { createDatabase, startPrimary, startReplica, waitForReplay, withClient } from '../scripts/postgres-topology.js'
 
 /**
  * @typedef {object} BenchDatabase
@@ -98,17 +98,5 @@ async function serverVersion (url) {
   return await withClient(url, async (client) => (await client.query('SHOW server_version')).rows[0].server_version)
 }
 
-/**
- * @template T
- * @param {string} url @param {(client: pg.Client) => Promise<T>} work
- * @returns {Promise<T>}
- */
-export async function withClient (url, work) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await work(client)
-  } finally {
-    await client.end()
-  }
-}
+// One connection for one piece of work: the topology script's, shared by the seed and the soak.
+export { withClient }

@@ -154,10 +154,6 @@ export async function runPrimary (config: Config, log: FastifyBaseLogger): Promi
     database = await resolveDatabase(config, log, (error) => {
       giveUp(`embedded PostgreSQL lost: ${error.message}`).catch((failure) => log.error({ err: failure }, 'could not stop cleanly'))
     })
-    if (database.embedded) {
-      log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port },
-        database.joined ? 'embedded PostgreSQL joined (already running) and migrated' : 'embedded PostgreSQL started and migrated')
-    }
     const url = database.url
     await Promise.all(Array.from({ length: config.WORKERS }, () => fork(url)))
   } catch (error) {

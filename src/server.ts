@@ -52,10 +52,6 @@ async function main () {
 
   try {
     database = await resolveDatabase(config, log, (error) => { databaseLost = error; grace.close() })
-    if (database.embedded) {
-      log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: database.port },
-        database.joined ? 'embedded PostgreSQL joined (already running) and migrated' : 'embedded PostgreSQL started and migrated')
-    }
     app = await buildApp({ config, databaseUrl: database.url, logger: log, ...(worker ? { shareMetrics: worker.shareMetrics } : {}) })
     // A cluster's primary says it once for all its workers.
     if (config.API_KEYS.length === 0 && !worker) {

@@ -7,11 +7,6 @@ import { migrateDeploy } from './migrate.js'
 
 export interface ResolvedDatabase {
   url: string
-  embedded: boolean
-  /** The embedded server was already running (another process holds it too). */
-  joined: boolean
-  /** The embedded server's port (0 for an external database). */
-  port: number
   /** Lets go of what this process holds (the embedded server); a no-op otherwise. */
   stop: () => Promise<void>
 }
@@ -28,7 +23,7 @@ export interface ResolvedDatabase {
 export async function resolveDatabase (config: Config, log: FastifyBaseLogger, onLost: (error: Error) => void): Promise<ResolvedDatabase> {
   if (config.DATABASE_URL) {
     if (config.MIGRATE_ON_START) await migrateDeploy(config.DIRECT_DATABASE_URL ?? config.DATABASE_URL)
-    return { url: config.DATABASE_URL, embedded: false, joined: false, port: 0, stop: async () => {} }
+    return { url: config.DATABASE_URL, stop: async () => {} }
   }
   // Imported here only: with DATABASE_URL set, the service never loads the embedded server's
   // code, whose package the runtime image leaves out.
@@ -46,8 +41,10 @@ export async function resolveDatabase (config: Config, log: FastifyBaseLogger, o
     await server.release()
     throw error
   }
+  log.info({ dir: config.EMBEDDED_DATABASE_DIR, port: server.port },
+    server.started ? 'embedded PostgreSQL started and migrated' : 'embedded PostgreSQL joined (already running) and migrated')
   const supervised = superviseEmbeddedPostgres(server, { restarts: config.EMBEDDED_DATABASE_RESTARTS }, log, onLost)
-  return { url: server.url, embedded: true, joined: !server.started, port: server.port, stop: supervised.stop }
+  return { url: server.url, stop: supervised.stop }
 }
 
 async function hasPendingMigrations (url: string): Promise<boolean> {
