@@ -1,29 +1,15 @@
 import { connect } from 'node:net'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildTestApp, call, exchange, listen, post, postRequest, request, type TestApp } from './support/clients.js'
-import { countUsers, insertUser, lockRow, readUser, uniqueLogin, waitForBlockedCalls, type Session } from './support/database.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { call, endedAfterAll, exchange, listen, post, postRequest, request, type TestApp } from './support/clients.js'
+import { countUsers, insertUser, lockRow, readUser, uniqueLogin, waitForBlockedCalls } from './support/database.js'
 
 /** README, Operations: Limits, from the outside in, one describe per row of its table. */
 
 const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'
 
-const apps: TestApp[] = []
-const sessions: Session[] = []
-afterAll(async () => {
-  for (const session of sessions) await session.end('ROLLBACK')
-  for (const app of apps) await app.close()
-})
-const service = async (env: Record<string, string>) => {
-  const app = await buildTestApp(env)
-  apps.push(app)
-  return app
-}
-const lock = async (id: number) => {
-  const session = await lockRow(id)
-  sessions.push(session)
-  return session
-}
+const { service, kept } = endedAfterAll()
+const lock = async (id: number) => kept(await lockRow(id))
 
 describe('RPC_BODY_LIMIT_BYTES', () => {
   it('when the body is over the limit, then 413 with a -32600 body that gives the reason, and nothing is written', async () => {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase, type DatabaseHandle } from '../src/db/prisma-client.js'
 import { runInTransaction } from '../src/rpc/transaction.js'
-import { buildTestApp, call, listen, post, readMetric, request, type TestApp } from './support/clients.js'
+import { buildTestApp, call, endedAfterAll, listen, post, readMetric, request, type TestApp } from './support/clients.js'
 import {
   countUsers,
   insertUser,
@@ -106,23 +106,13 @@ describe('the transaction wrapper (src/rpc/transaction.ts)', () => {
 })
 
 describe('transactions through the service', () => {
-  const apps: TestApp[] = []
-  const sessions: Session[] = []
-  afterAll(async () => {
-    for (const session of sessions) await session.end('ROLLBACK')
-    for (const app of apps) await app.close()
-  })
-  const service = async (env: Record<string, string>) => {
-    const app = await buildTestApp(env)
-    apps.push(app)
-    return app
-  }
+  const { service, kept } = endedAfterAll()
   const retries = (app: TestApp) => readMetric(app, 'rpc_transaction_retries_total{method="user.update"}')
 
   /** A session that has updated the row and not committed: it holds the row until it ends. */
   async function holdWrite (id: number, firstName: string): Promise<Session> {
     const session = await openSession()
-    sessions.push(session)
+    kept(session)
     await session.run('UPDATE users SET first_name = $2 WHERE id = $1', [id, firstName])
     return session
   }
@@ -143,7 +133,7 @@ describe('transactions through the service', () => {
       let next: { session: Session, write: Promise<unknown>, value: string } | undefined
       if (time < times) {
         const session = await openSession()
-        sessions.push(session)
+        kept(session)
         next = { session, value: `held-${time}`, write: session.run('UPDATE users SET first_name = $2 WHERE id = $1', [id, `held-${time}`]) }
         await waitUntilWaiting(session.pid)
       }
@@ -221,7 +211,7 @@ describe('transactions through the service', () => {
     const app = await service({ TX_TIMEOUT_MS: '200' })
     const { id } = await insertUser(uniqueLogin('timeout'), 'before')
     const lock = await lockRow(id)
-    sessions.push(lock)
+    kept(lock)
     const answer = call(app, 'user.update', { id, firstName: 'too late' })
     await waitForBlockedCalls(app.applicationName, { by: lock.pid })
     // Prisma armed its TX_TIMEOUT_MS timer when the transaction began, before the blocked

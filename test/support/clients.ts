@@ -3,10 +3,11 @@ import { connect, type Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
+import { afterAll } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { ErrorCode } from '../../src/rpc/errors.js'
-import { testDatabaseUrl, uniqueName, withApplicationName } from './database.js'
+import { testDatabaseUrl, uniqueName, withApplicationName, type Session } from './database.js'
 import { unhurriedLimits } from './processes.js'
 
 /**
@@ -53,6 +54,32 @@ export async function buildTestApp (env: Record<string, string> = {}, options: T
   const app = await buildApp({ config, databaseUrl, logger: pino({ level: 'trace' }, sink) })
   await app.ready()
   return Object.assign(app, { applicationName, logLines })
+}
+
+/**
+ * The apps and outside sessions a file (or a describe) opens, all ended after its tests:
+ * the sessions first, rolled back, so that no app's close waits on a row they hold.
+ */
+export function endedAfterAll () {
+  const apps: TestApp[] = []
+  const sessions: Session[] = []
+  afterAll(async () => {
+    for (const session of sessions) await session.end('ROLLBACK')
+    for (const app of apps) await app.close()
+  })
+  return {
+    /** buildTestApp, closed after the tests. */
+    service: async (env: Record<string, string> = {}, options: TestAppOptions = {}) => {
+      const app = await buildTestApp(env, options)
+      apps.push(app)
+      return app
+    },
+    /** Ends `session` after the tests, whatever they left it doing. */
+    kept: <S extends Session>(session: S): S => {
+      sessions.push(session)
+      return session
+    },
+  }
 }
 
 /** A JSON-RPC request object; no id makes it a notification. */
