@@ -45,14 +45,14 @@ export function postgresBinaries () {
   const versions = existsSync(root) ? readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', 'pg_basebackup'))) : []
   const newest = versions.sort((a, b) => Number(a) - Number(b)).at(-1)
   if (!newest) {
-    throw new Error('Debian\'s PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/pg_basebackup): run `apt-get install -y postgresql` (.ci/run does)')
+    throw new Error('Debian\'s PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/pg_basebackup): run `apt-get install -y postgresql` (npm test does, as root)')
   }
   return join(root, newest, 'bin')
 }
 
 /** Debian's PgBouncer, or an error that says how to get it. */
 export function pgbouncerBinary () {
-  if (!existsSync(PGBOUNCER)) throw new Error('PgBouncer is not installed (no /usr/sbin/pgbouncer): run `apt-get install -y pgbouncer` (.ci/run does)')
+  if (!existsSync(PGBOUNCER)) throw new Error('PgBouncer is not installed (no /usr/sbin/pgbouncer): run `apt-get install -y pgbouncer` (npm test does, as root)')
   return PGBOUNCER
 }
 

@@ -5,12 +5,13 @@ import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded-postgres.js'
 import { migrateDeploy } from '../src/db/migrate.js'
+import { debianPackages, ensureSystemPackages } from '../scripts/system-packages.js'
 import { adminQuery, withDatabase } from './support/database.js'
 import { buildIfStale } from './support/processes.js'
 
 /**
- * Once per run, before any test file: one real PostgreSQL for the whole run, and a fresh
- * build for the tests that start the built service.
+ * Once per run, before any test file: the Debian packages the suite runs, one real PostgreSQL
+ * for the whole run, and a fresh build for the tests that start the built service.
  *
  * The database is the server in TEST_DATABASE_URL if set (a fresh database is created on it
  * and dropped afterwards), else an embedded one started here in a temporary folder and
@@ -18,6 +19,9 @@ import { buildIfStale } from './support/processes.js'
  * The build runs meanwhile, only when dist/ is older than src/ (`npm test` has just built).
  */
 export default async function setup (project: TestProject) {
+  // Before anything starts: the scale-out tests' servers and the Python callers come from
+  // Debian's packages, which a fresh machine may lack (installed here as root, or a clear stop).
+  await ensureSystemPackages(Object.values(debianPackages))
   const [database] = await Promise.all([startDatabase(), Promise.resolve().then(buildIfStale)])
   project.provide('adminDatabaseUrl', database.adminUrl)
   project.provide('databaseUrl', database.databaseUrl)
