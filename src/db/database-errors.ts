@@ -39,6 +39,25 @@ export function isWriteConflict (error: unknown): boolean {
   return false
 }
 
+// invalid_sql_statement_name ("prepared statement … does not exist") and
+// duplicate_prepared_statement ("… already exists").
+const LOST_STATEMENT_SQLSTATES = new Set(['26000', '42P05'])
+
+/**
+ * When a named prepared statement was missing, or already there, on the server connection
+ * the statement reached (what a transaction-mode pooler that does not carry named statements,
+ * PgBouncer before 1.21, does to them): the server's SQLSTATE and words, for the log. The
+ * transaction was rolled back; the cure is DATABASE_PREPARED_STATEMENTS=false.
+ */
+export function statementLostByPooler (error: unknown): string | undefined {
+  for (const link of chain(error)) {
+    const { originalCode, originalMessage } = link as { originalCode?: string, originalMessage?: string }
+    if (originalCode && LOST_STATEMENT_SQLSTATES.has(originalCode)) return `${originalCode}: ${originalMessage ?? link.message ?? ''}`
+    if (link.code && LOST_STATEMENT_SQLSTATES.has(link.code)) return `${link.code}: ${link.message ?? ''}`
+  }
+  return undefined
+}
+
 // Prisma's codes for "cannot reach / timed out / lost the server / no transaction slot".
 const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028'])
 const UNAVAILABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '53300'])

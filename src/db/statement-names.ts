@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+
 /** What the pg adapter asks for a name; undefined leaves the statement unnamed (pg's default). */
 export type StatementNamer = (query: { sql: string, args: readonly unknown[] }) => string | undefined
 
@@ -14,8 +16,13 @@ const MAX_NAMED_STATEMENTS = 500
  * Statements without parameters (BEGIN, COMMIT, ROLLBACK) stay unnamed: pg sends them with
  * the simple protocol, one message, which is cheaper than preparing them.
  *
- * Named statements live in a server session, so they must be off behind a transaction-mode
- * PgBouncer older than 1.21 (DATABASE_PREPARED_STATEMENTS=false).
+ * A name is a digest of its text, not a counter: every process names one text alike, so a
+ * server connection that a pooler hands from one instance to another can lack a name (an
+ * error, -32011, logged with the setting) but never hold it for another statement, which a
+ * counter's `user_rpc_1` could (another instance's INSERT run with this one's parameters).
+ *
+ * Named statements live in a server session, so they are opt-in (DATABASE_PREPARED_STATEMENTS):
+ * a transaction-mode PgBouncer before 1.21 cannot carry them.
  */
 export function preparedStatementNames (): StatementNamer {
   const names = new Map<string, string>()
@@ -23,7 +30,8 @@ export function preparedStatementNames (): StatementNamer {
     if (query.args.length === 0) return undefined
     let name = names.get(query.sql)
     if (name === undefined && names.size < MAX_NAMED_STATEMENTS) {
-      name = `user_rpc_${names.size + 1}`
+      // Once per distinct text; later calls take the name from the map.
+      name = `user_rpc_${createHash('sha256').update(query.sql).digest('hex').slice(0, 32)}`
       names.set(query.sql, name)
     }
     return name

@@ -6,7 +6,7 @@ import {
   type JSONRPCServerMiddleware,
 } from 'json-rpc-2.0'
 import pLimit from 'p-limit'
-import { isUnavailable } from '../db/database-errors.js'
+import { isUnavailable, statementLostByPooler } from '../db/database-errors.js'
 import type { Prisma } from '../generated/prisma/client.js'
 import { ErrorCode, internalError, invalidRequest, RpcError, unavailable } from './errors.js'
 import type { Access, AnyMethodDefinition, Caller, MethodTable } from './method.js'
@@ -202,10 +202,19 @@ export type RpcServer = ReturnType<typeof createRpcServer>
 
 /**
  * Maps any thrown error to what a client may see (the error model's one place): RpcErrors
- * as they are, a database that cannot serve as -32011, the rest as -32603, logged whole.
+ * as they are, a database that cannot serve (or a pooler that lost a named statement) as
+ * -32011, the rest as -32603, logged whole.
  */
 function toRpcError (error: unknown, log: FastifyBaseLogger, method: string): RpcError {
   if (error instanceof RpcError) return error
+  const lostStatement = statementLostByPooler(error)
+  if (lostStatement !== undefined) {
+    // A configuration the operator can fix, not a bug: say which setting. Nothing was written
+    // (the transaction rolled back), and a retry may land on a connection that has the statement.
+    log.error({ rpcMethod: method, reason: lostStatement },
+      'a named prepared statement did not survive the connection pooler: set DATABASE_PREPARED_STATEMENTS=false (needed behind PgBouncer in transaction mode before 1.21)')
+    return unavailable()
+  }
   if (isUnavailable(error)) {
     // No stack: under overload every refused call says this, and the code says enough.
     log.warn({ rpcMethod: method, reason: describe(error) }, 'database unavailable')
