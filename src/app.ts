@@ -72,6 +72,11 @@ export async function buildApp ({ config, databaseUrl, logger, shareMetrics }: A
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     // Stop accepting on close, but let open keep-alive sockets finish their calls.
     forceCloseConnections: 'idle',
+    // A request still arriving on an open socket during the drain (its bytes were on the way
+    // when the signal came) is served like any call in flight, its answer carrying
+    // Connection: close; Fastify's default would answer it 503 with a body that is not
+    // JSON-RPC. The drain stays bounded: each socket takes one more call at most.
+    return503OnClosing: false,
   })
 
   // Once closing, answers still in flight ask the client to hang up, so a keep-alive

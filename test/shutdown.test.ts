@@ -3,6 +3,7 @@ import { connect } from 'node:net'
 import { afterAll, describe, expect, it } from 'vitest'
 import { buildTestApp, fetchRpc, httpPost, keepAliveAgent, listen, loginsWith, request, startWriteLoad, tally } from './support/clients.js'
 import {
+  countUsers,
   insertUser,
   lockRow,
   readUser,
@@ -103,6 +104,31 @@ describe.concurrent('the process on a signal', { timeout: 120_000 }, () => {
     expect(answer.body.result).toMatchObject({ id, firstName: 'Drained' })
     expect(await service.exited).toBe(0)
     expect(service.lines.some((line) => line.msg === 'shut down cleanly')).toBe(true)
+  })
+
+  it('when a request is half sent as SIGTERM arrives and completed during the drain, then it is served as JSON-RPC with Connection: close, not refused with a bare 503', async () => {
+    const service = await startService({ DATABASE_URL: testDatabaseUrl() })
+    const socket = connect(service.port, '127.0.0.1')
+    await once(socket, 'connect')
+    let received = ''
+    socket.on('data', (chunk: Buffer) => { received += chunk.toString() })
+    const closed = once(socket, 'close')
+    // The request line is in: the socket is busy, so the close does not reap it as idle.
+    socket.write('POST /rpc HTTP/1.1\r\nHost: 127.0.0.1\r\n')
+    service.signal('SIGTERM')
+    await service.waitForLine('that it is draining', (line) => line.msg === 'shutting down: draining calls in flight')
+    await waitFor('the listening socket to close', async () => await accepts(service.port) ? undefined : true)
+
+    const login = uniqueName('late').slice(0, 30)
+    const body = JSON.stringify(request('user.create', { login }, 7))
+    socket.write(`Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+    await closed
+    const [head = '', payload = ''] = received.split('\r\n\r\n')
+    expect(head).toMatch(/^HTTP\/1\.1 200 /)
+    expect(head.toLowerCase()).toContain('connection: close')
+    expect(JSON.parse(payload)).toMatchObject({ jsonrpc: '2.0', id: 7, result: { login } })
+    expect(await service.exited).toBe(0)
+    expect(await countUsers(login)).toBe(1)
   })
 
   it('when SIGTERM arrives under single and batched creates, then it exits 0, every acknowledged create is there, and nothing else: no row for a create that failed or got no answer', async () => {
