@@ -20,9 +20,17 @@ describe('documentation stays whole', () => {
     }
   })
 
-  it('when a method or an error code exists, then the README documents it', () => {
+  it('when a method exists, then the README\'s table lists it and docs/api.md describes it', () => {
     const readme = read('README.md')
-    for (const name of Object.keys(methods)) expect(readme, `README lacks ${name}`).toContain(`### \`${name}\``)
+    const api = read('docs/api.md')
+    for (const name of Object.keys(methods)) {
+      expect(readme, `README's method table lacks ${name}`).toMatch(new RegExp(`^\\| \`${name.replaceAll('.', '\\.')}\` \\|`, 'm'))
+      expect(api, `docs/api.md lacks ${name}`).toContain(`### \`${name}\``)
+    }
+  })
+
+  it('when an error code exists, then the README\'s table lists it', () => {
+    const readme = read('README.md')
     for (const code of Object.values(ErrorCode)) expect(readme, `README lacks ${code}`).toMatch(new RegExp(`^\\| ${code} \\|`, 'm'))
   })
 })
