@@ -5,7 +5,7 @@
 # engine, no embedded PostgreSQL, no dev tooling. Migrations run from the migrate image as a
 # release step: `docker run --rm -e DATABASE_URL=… user-rpc-migrate` (DIRECT_DATABASE_URL
 # wins when set, for a database behind PgBouncer). Neither image needs the network at run time.
-# Which package goes where is package.json's doing; README "Container" gives the sizes.
+# Which package goes where is package.json's doing; docs/operations.md "Container" gives the sizes.
 
 # Everything installed; compiles dist/ (with the generated Prisma client).
 FROM node:24-bookworm-slim AS build

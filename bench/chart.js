@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The chart for the README: calls/s against concurrency, one small panel per workload, a
+ * The chart for docs/benchmarks.md: calls/s against concurrency, one small panel per workload, a
  * line per side. Hand-written SVG (a few dozen elements), so the benchmark needs no charting
  * library. Concurrency levels are spaced evenly (1, 32, 128 would crowd on a linear axis).
  * Calls/s are on a log scale: the ceiling is often 10-100 times the others, which would

@@ -96,7 +96,7 @@ export const goals = [
 ]
 
 /**
- * Figures the report states without a target: what a choice costs, for the README.
+ * Figures the report states without a target: what a choice costs, for docs/benchmarks.md.
  * @typedef {object} Measure
  * @property {string} label
  * @property {(cells: import('./cell.js').Cell[]) => { value: number, detail: string } | null} evaluate

@@ -2,7 +2,7 @@
 /**
  * What a run leaves behind, in bench/results/ (git-ignored), named by the run's start time:
  * the raw figures as JSON, the chart as SVG, and each server's own output as a log; and the
- * chart at docs/bench.svg when asked (for the README).
+ * chart at docs/bench.svg when asked (for docs/benchmarks.md).
  */
 import { copyFile, mkdir, open, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The soak's chart for the README: one small panel per figure against the minute, so a
+ * The soak's chart for docs/reliability.md: one small panel per figure against the minute, so a
  * leak (a line that climbs) or a stall (a line that drops) shows at a glance. Hand-written
  * SVG, as bench/chart.js is; linear axes from zero, so flat reads as flat.
  */

@@ -17,7 +17,7 @@
  * connections (its /metrics), and the database's connections from the service
  * (pg_stat_activity). It prints one table row per minute and a verdict, keeps the figures
  * (JSON, markdown) and a chart (SVG) in bench/results/, and with SOAK_WRITE_DOCS=1 writes
- * the chart and the table to docs/ for the README. Exit 0 when the verdict is PASS.
+ * the chart and the table to docs/ for docs/reliability.md. Exit 0 when the verdict is PASS.
  */
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir, totalmem } from 'node:os'

@@ -1,5 +1,5 @@
 /**
- * `npx prisma db seed`: a few users to try the API with (README, "Trying it out"). Safe to run
+ * `npx prisma db seed`: a few users to try the API with (README, "Quick start"). Safe to run
  * again: a login that exists is left as it is. It writes through the user repository, in one
  * transaction, like a call to user.create would.
  *

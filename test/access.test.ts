@@ -4,7 +4,7 @@ import { buildTestApp, fetchRpc, listen, request, type TestApp } from './support
 import { countUsers, uniqueLogin } from './support/database.js'
 
 /**
- * README, Operations: Access control (API keys and their scopes). What the typed client does
+ * docs/operations.md, Access control (API keys and their scopes). What the typed client does
  * with a refusal is in client.test.ts; that health routes need no key, in health.test.ts.
  */
 

@@ -3,7 +3,7 @@ import { createUserRpcClient, UserRpcError } from '@user-rpc/client'
 import { buildTestApp, listen, type TestApp } from './support/clients.js'
 import { countUsers, uniqueLogin } from './support/database.js'
 
-/** README, API: TypeScript client (packages/client, @user-rpc/client), against the service over a real socket. */
+/** docs/api.md, TypeScript client (packages/client, @user-rpc/client), against the service over a real socket. */
 
 const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'

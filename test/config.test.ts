@@ -61,7 +61,7 @@ describe.concurrent('the process with a bad configuration', { timeout: 120_000 }
   })
 })
 
-describe('scale-out settings (README, Scaling out)', () => {
+describe('scale-out settings (docs/scaling.md)', () => {
   const base = { NODE_ENV: 'test', DATABASE_URL: 'postgresql://u@127.0.0.1/db' }
 
   it('when they are valid, then they are read: workers, replica URLs as a list, the direct URL', () => {

@@ -1,4 +1,4 @@
-// README, Container: the images' node_modules, reproduced without a Docker engine: each install
+// docs/operations.md, Container: the images' node_modules, reproduced without a Docker engine: each install
 // stage's own `npm ci` line, read from the Dockerfile, run in an empty folder with what that
 // stage copies. The runtime install must serve and nothing more; the migrate install must
 // migrate.

@@ -1,4 +1,4 @@
-// README, Development: `npm run dev` (scripts/dev.ts): the service from source, restarted on
+// docs/development.md: `npm run dev` (scripts/dev.ts): the service from source, restarted on
 // change, readable logs, on the same embedded database as `npm start`, held across restarts.
 import { spawn } from 'node:child_process'
 import { readFile, rm, writeFile } from 'node:fs/promises'

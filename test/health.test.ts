@@ -3,7 +3,7 @@ import { migrateDeploy } from '../src/db/migrate.js'
 import { buildTestApp, type TestApp } from './support/clients.js'
 import { adminDatabaseUrl, adminQuery, startDatabaseProxy, uniqueName, withDatabase, type DatabaseProxy } from './support/database.js'
 
-/** README, Operations: Health (GET /healthz for liveness, GET /readyz for readiness). */
+/** docs/operations.md, Health (GET /healthz for liveness, GET /readyz for readiness). */
 
 const WRITER = 'writer-secret-0123456789abcdef'
 

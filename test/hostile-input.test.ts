@@ -6,7 +6,7 @@ import { answerProblem, buildTestApp, exchange, listen, postRequest, type RawAns
 import { createOwnDatabase, type OwnDatabase } from './support/database.js'
 
 /**
- * README, Reliability: hostile input over real sockets. Whatever arrives, the answer is a
+ * docs/reliability.md: hostile input over real sockets. Whatever arrives, the answer is a
  * well-formed JSON-RPC response (or 204, or a documented refusal with a JSON-RPC body), never
  * a 5xx or -32603, never a hang, and the process goes on serving. The calls may touch any row
  * (arbitrary ids, deletes), so the service runs on a database of its own. Slow clients
@@ -45,7 +45,7 @@ function propertyRuns (numRuns: number, shrinkLimitMs = 30_000): fc.Parameters<u
 
 const send = (body: Buffer | string, headers?: Record<string, string>) => exchange(port, postRequest(body, headers))
 
-/** The answer, checked against what the README allows, and its parsed body. */
+/** The answer, checked against what the README and docs/api.md allow, and its parsed body. */
 async function answered (body: Buffer | string): Promise<{ answer: RawAnswer, json: any }> {
   const answer = await send(body)
   const problem = answerProblem(answer)

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { call, endedAfterAll, exchange, listen, post, postRequest, request, type TestApp } from './support/clients.js'
 import { countUsers, insertUser, lockRow, readUser, uniqueLogin, waitForBlockedCalls } from './support/database.js'
 
-/** README, Operations: Limits, from the outside in, one describe per row of its table. */
+/** docs/operations.md, Limits: from the outside in, one describe per row of its table. */
 
 const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'

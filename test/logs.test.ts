@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTestApp, call, callLines, post, request, type TestApp } from './support/clients.js'
 import { insertUser, lockRow, query, uniqueLogin, waitForBlockedCalls } from './support/database.js'
 
-/** README, Operations: Logs (one pino line per call; params and keys never logged). */
+/** docs/operations.md, Logs (one pino line per call; params and keys never logged). */
 
 const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'

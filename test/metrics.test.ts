@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildTestApp, call, readMetric, type TestApp } from './support/clients.js'
 
 /**
- * README, Operations: Metrics. The retry counter is read where retries happen, in
+ * docs/operations.md, Metrics. The retry counter is read where retries happen, in
  * transactions.test.ts, and the transport label in xmlrpc.test.ts.
  */
 

@@ -1,4 +1,4 @@
-// README, Migrations and The embedded database: the Prisma CLI, the seed and `npm run db:url`
+// docs/operations.md, Migrations, and docs/embedded-database.md: the Prisma CLI, the seed and `npm run db:url`
 // with no DATABASE_URL: they act on the embedded PostgreSQL the service uses (prisma.config.ts →
 // src/db/tool-database.ts), whether or not the service runs, and DIRECT_DATABASE_URL sends
 // migrations past a pooler.

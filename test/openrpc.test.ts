@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { methods } from '../src/app.js'
 import { buildTestApp, call, type TestApp } from './support/clients.js'
 
-/** README, API: rpc.discover, the OpenRPC document, and the service keeping to it. */
+/** docs/api.md, Methods: rpc.discover, the OpenRPC document, and the service keeping to it. */
 
 let app: TestApp
 let document: Parameters<typeof validateOpenRPCDocument>[0]

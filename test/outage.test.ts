@@ -11,7 +11,7 @@ import { startExternalPostgres, storedLogins, type ExternalPostgres } from './su
 import { embeddedDatabaseUrl, killLeftoverServices, startService, type ServiceProcess } from './support/processes.js'
 
 /**
- * README, Reliability: crashes and outages under writes, on the built service as a process.
+ * docs/reliability.md: crashes and outages under writes, on the built service as a process.
  * Its embedded PostgreSQL killed (the default `npm start`), the service itself killed, and an
  * operator's PostgreSQL (one this file starts with pg_ctl) stopped and started again. A create
  * is acknowledged when it was answered with its user; every one must be stored. SIGTERM under

@@ -3,8 +3,8 @@ import { buildTestApp, fetchRpc, listen, post, request, type TestApp } from './s
 import { countUsers, uniqueLogin } from './support/database.js'
 
 /**
- * README, API: Protocol details (JSON-RPC 2.0 rules, batches, HTTP around them), and from
- * README, Reliability: unknown names are invalid, prototype keys included, with no pollution.
+ * docs/api.md, Protocol details (JSON-RPC 2.0 rules, batches, HTTP around them), and from
+ * docs/reliability.md: unknown names are invalid, prototype keys included, with no pollution.
  */
 
 let app: TestApp

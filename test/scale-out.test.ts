@@ -19,7 +19,7 @@ import { startWireRecorder, uniqueLogin } from './support/database.js'
 import { killLeftoverServices, startService, type ServiceProcess } from './support/processes.js'
 
 /**
- * README "Scaling out", proven on real servers on 127.0.0.1: Debian's PostgreSQL as a
+ * docs/scaling.md, proven on real servers on 127.0.0.1: Debian's PostgreSQL as a
  * primary and a streaming replica of it (pg_basebackup -R), PgBouncer 1.18 in transaction
  * pooling mode in front of the primary, and two service processes on one database. The
  * runtime connects as a role that may not create tables, through PgBouncer; migrations

@@ -18,9 +18,9 @@ import {
 import { killLeftoverServices, startService } from './support/processes.js'
 
 /**
- * README, Operations: Graceful shutdown. Closing the app (what the process does on a signal)
+ * docs/operations.md, Graceful shutdown. Closing the app (what the process does on a signal)
  * with calls in flight, then the built process itself on SIGTERM and SIGINT, also under a
- * stream of writes (README, Reliability: nothing half-done).
+ * stream of writes (docs/reliability.md: nothing half-done).
  */
 
 const sessions: Session[] = []

@@ -12,8 +12,9 @@ import { testDatabaseUrl, uniqueLogin } from './support/database.js'
 import { killLeftoverServices, runServiceToExit, startService } from './support/processes.js'
 
 /**
- * README, Quick start: the built process starting (on the embedded database, as `npm start`
- * on a fresh clone does) and failing to start. Bad settings are in config.test.ts.
+ * README, Quick start, and docs/embedded-database.md: the built process starting (on the
+ * embedded database, as `npm start` on a fresh clone does) and failing to start. Bad settings
+ * are in config.test.ts.
  */
 
 afterAll(killLeftoverServices)

@@ -18,10 +18,10 @@ import {
 } from './support/database.js'
 
 /**
- * README, API: Transactions. The wrapper itself (src/rpc/transaction.ts) on a pool of its own,
+ * docs/api.md, Transactions. The wrapper itself (src/rpc/transaction.ts) on a pool of its own,
  * then the same rules through the service built from its settings (TX_*), with real
  * conflicts made by sessions that write the row a call is writing; then contention from many
- * clients at once (README, Reliability), prisma/orm#30374 included.
+ * clients at once (docs/reliability.md), prisma/orm#30374 included.
  */
 
 describe('the transaction wrapper (src/rpc/transaction.ts)', () => {
@@ -244,7 +244,7 @@ describe('transactions through the service', () => {
   })
 })
 
-// ---- README, Reliability: contention -------------------------------------------------
+// ---- docs/reliability.md: contention ----------------------------------------------------
 // Many clients over real sockets, fighting over a handful of logins: uniqueness holds, every
 // call ends in a result or a documented error, none hangs, and retries stay within what
 // TX_MAX_RETRIES allows. Every login here is unique to this file, and only ids it created

@@ -3,7 +3,7 @@ import { userSchema } from '../src/users/user-schemas.js'
 import { buildTestApp, call, type TestApp } from './support/clients.js'
 import { countUsers, query, uniqueLogin, waitFor } from './support/database.js'
 
-/** README, API: the user methods, the original service's two, and params validation. */
+/** README, API, and docs/api.md, Methods: the user methods, the original service's two, and params validation. */
 
 let app: TestApp
 beforeAll(async () => { app = await buildTestApp() })

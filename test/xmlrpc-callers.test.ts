@@ -7,7 +7,7 @@ import { buildTestApp, listen, type TestApp } from './support/clients.js'
 import { countUsers, testDatabaseUrl, uniqueLogin } from './support/database.js'
 import { killLeftoverServices, runPython, startService } from './support/processes.js'
 
-/** README, Migrating from XML-RPC: real XML-RPC callers (Python, npm) and the README's two scripts. */
+/** docs/xmlrpc-migration.md: real XML-RPC callers (Python, npm) and the page's two scripts. */
 
 const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'
@@ -97,11 +97,11 @@ describe('the npm xmlrpc client', () => {
   })
 })
 
-describe('the README\'s Python callers, before and after', () => {
-  const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8')
+describe('the migration page\'s Python callers, before and after', () => {
+  const page = readFileSync(join(projectRoot, 'docs', 'xmlrpc-migration.md'), 'utf8')
 
-  it.each([OLD_CALLER, NEW_CALLER])('when the README shows %s, then its copy is the file', (file) => {
-    expect(readme).toContain(`\`\`\`python\n${readFileSync(file, 'utf8')}\`\`\``)
+  it.each([OLD_CALLER, NEW_CALLER])('when docs/xmlrpc-migration.md shows %s, then its copy is the file', (file) => {
+    expect(page).toContain(`\`\`\`python\n${readFileSync(file, 'utf8')}\`\`\``)
   })
 
   it('when both run against the built service with XMLRPC_PATH=/, then each creates, fetches and sees "No such user"', async () => {

@@ -5,7 +5,7 @@ import { buildTestApp, call, post, readMetric, request, type TestApp } from './s
 import { countUsers, uniqueLogin } from './support/database.js'
 import { int, methodCall, postXml, readResponse, text } from './support/xmlrpc-client.js'
 
-/** README, Migrating from XML-RPC: the bridge (src/xmlrpc/) through app.inject. */
+/** docs/xmlrpc-migration.md: the bridge (src/xmlrpc/) through app.inject. */
 
 const WRITER = 'writer-secret-0123456789abcdef'
 const READER = 'reader-secret-0123456789abcdef'

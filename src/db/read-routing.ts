@@ -60,7 +60,7 @@ interface Replica extends NamedDatabase {
  * probe, so a replica that hangs costs at most the calls that met it first.
  *
  * No `SET TRANSACTION READ ONLY` is sent: a streaming replica refuses writes by itself, and
- * the statement would cost a round trip per call (README, "Read replicas"). Serializable is
+ * the statement would cost a round trip per call (docs/scaling.md, "Read replicas"). Serializable is
  * not available on a hot standby, so replica transactions run at RepeatableRead instead;
  * a replica serves a snapshot that was consistent on the primary either way.
  */

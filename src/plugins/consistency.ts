@@ -14,7 +14,7 @@ const HEADER = 'x-consistency'
 /**
  * `X-Consistency: strong` on a request sends its reads to the primary, so they see every
  * write committed before it (read-your-writes); `eventual`, or no header, lets a replica
- * serve them (README, "Read replicas"). Accepted with or without replicas, so callers need
+ * serve them (docs/scaling.md, "Read replicas"). Accepted with or without replicas, so callers need
  * not know the deployment. Any other value is HTTP 400 with a -32600 body: a typo must not
  * quietly read stale data.
  */

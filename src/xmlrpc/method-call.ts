@@ -1,7 +1,7 @@
 import { ErrorCode } from '../rpc/errors.js'
 import { clip, XmlRpcRefusal, type XmlElement } from './xml-document.js'
 
-/** A value as XML-RPC carries it, in its JSON form (see the type table in the README). */
+/** A value as XML-RPC carries it, in its JSON form (see the type table in docs/xmlrpc-migration.md). */
 export type XmlRpcValue = string | number | boolean | null | XmlRpcValue[] | { [name: string]: XmlRpcValue }
 
 /** What a `<methodCall>` asks for. */

@@ -292,11 +292,11 @@ export function responseProblem (value: unknown): string | null {
   return null
 }
 
-/** The transport refusals the README documents, each with a JSON-RPC error body (id null). */
+/** The transport refusals docs/api.md documents, each with a JSON-RPC error body (id null). */
 export const REFUSAL_STATUSES = new Set([400, 405, 408, 413, 415, 431])
 
 /**
- * Why an HTTP answer to a POST on /rpc is not one the README allows, or null: 200 with a
+ * Why an HTTP answer to a POST on /rpc is not one docs/api.md allows, or null: 200 with a
  * JSON-RPC response or a non-empty batch of them, 204 with nothing, or a documented refusal
  * carrying a -32600 error with id null. Never a 5xx, never another shape.
  */

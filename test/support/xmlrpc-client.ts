@@ -5,7 +5,7 @@ import type { App } from './clients.js'
 /**
  * The XML-RPC side of the clients: bodies written out by hand and answers read with the npm
  * xmlrpc package's own reader. It lives apart so the bridge's tests go with the bridge
- * (README, "when to switch it off").
+ * (docs/xmlrpc-migration.md, "when to switch it off").
  */
 
 export interface XmlAnswer {
