@@ -186,3 +186,9 @@ export interface LegacyUser {
   first_name: string | null
   last_name: string | null
 }
+
+/**
+ * The methods that take an idempotencyKey (the service's writes): with retries on, the client
+ * sends a key with every try of these, so a retry of a call that did run gets its first answer.
+ */
+export const keyedMethods: ReadonlyArray<keyof UserRpcMethods> = ['user.create', 'user.update', 'user.delete']
