@@ -68,7 +68,16 @@ export async function renderClientTypes (): Promise<string> {
     declareExternallyReferenced: true,
     style: { semi: false, singleQuote: true, printWidth: 120 },
   })
-  return code
+  const keyed = (document.methods as unknown as OpenRpcMethod[])
+    .filter((method) => method.params.some((param) => param.name === 'idempotencyKey'))
+    .map((method) => `'${method.name}'`)
+  return `${code}
+/**
+ * The methods that take an idempotencyKey (the service's writes): with retries on, the client
+ * sends a key with every try of these, so a retry of a call that did run gets its first answer.
+ */
+export const keyedMethods: ReadonlyArray<keyof UserRpcMethods> = [${keyed.join(', ')}]
+`
 }
 
 /**

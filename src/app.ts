@@ -9,6 +9,8 @@ import { projectRoot } from './paths.js'
 import { registerApiKeys } from './plugins/api-keys.js'
 import { registerConsistency } from './plugins/consistency.js'
 import { registerHealthRoutes } from './plugins/health.js'
+import { registerIdempotencyExpiry } from './plugins/idempotency-expiry.js'
+import { registerIdempotencyKey } from './plugins/idempotency-key.js'
 import { createMetrics, registerMetricsRoute, type MetricsRenderer } from './plugins/metrics.js'
 import { registerRateLimits } from './plugins/rate-limits.js'
 import { answerClientError, rpcRoute } from './rpc/http-route.js'
@@ -112,10 +114,12 @@ export async function buildApp ({ config, databaseUrl, logger, shareMetrics }: A
     maxInFlight: config.RPC_MAX_IN_FLIGHT,
     discover: () => document,
     observer: metrics.observer,
+    idempotencyTtlMs: config.IDEMPOTENCY_TTL_HOURS * 3_600_000,
   })
   // Runs before the database plugin's onClose (hooks close in reverse order): a call whose
   // client has gone still finishes before the pool it needs is ended.
   app.addHook('onClose', async () => { await rpc.drain() })
+  await registerIdempotencyExpiry(app, { ttlHours: config.IDEMPOTENCY_TTL_HOURS })
 
   // Keys and rate limits guard /rpc (and the XML-RPC bridge, when on); health and metrics stay cheap and open.
   await app.register(async (scope) => {
@@ -126,6 +130,7 @@ export async function buildApp ({ config, databaseUrl, logger, shareMetrics }: A
     })
     await registerApiKeys(scope, config.API_KEYS)
     await registerConsistency(scope)
+    await registerIdempotencyKey(scope)
     await scope.register(rpcRoute, { rpc, path: '/rpc', bodyLimit: config.RPC_BODY_LIMIT_BYTES })
     if (config.XMLRPC_PATH) await scope.register(xmlRpcRoute, { rpc, path: config.XMLRPC_PATH, bodyLimit: config.RPC_BODY_LIMIT_BYTES })
   })

@@ -33,6 +33,7 @@ const schema = {
     TX_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
     TX_MAX_WAIT_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 2000 },
     TX_MAX_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
+    IDEMPOTENCY_TTL_HOURS: { type: 'integer', minimum: 1, maximum: 8760, default: 24 },
 
     RPC_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 16777216, default: 262144 },
     RPC_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
@@ -95,6 +96,8 @@ export interface Config {
   TX_TIMEOUT_MS: number
   TX_MAX_WAIT_MS: number
   TX_MAX_RETRIES: number
+  /** How long an idempotency key answers repeats of its call; older keys are removed in the background. */
+  IDEMPOTENCY_TTL_HOURS: number
   RPC_BODY_LIMIT_BYTES: number
   RPC_BATCH_MAX: number
   /** Members of one batch that run at once; derived from the pool size when unset. */

@@ -179,6 +179,30 @@ describe('the client\'s retries and time limit', { timeout: 60_000 }, () => {
       expect(received).toEqual([1])
     })
 
+    it('when retries are on, then every try of a write carries the same idempotency key, made for the call unless given', async () => {
+      const sent: Array<{ method: string, params?: { idempotencyKey?: string } }> = []
+      script = (calls) => {
+        sent.push(...(calls as typeof sent))
+        return conflictsThenOk(sent.length === 1 || sent.length === 3 ? 1 : 0)(calls)
+      }
+      const client = createUserRpcClient({ url, retry: { baseDelayMs: 10 } })
+      await client.call('user.create', { login: 'ada' })
+      await client.call('user.update', { id: 1, firstName: 'A', idempotencyKey: 'mine' })
+      await client.call('user.get', { id: 1 })
+      const keys = sent.map((call) => call.params?.idempotencyKey)
+      expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/)
+      expect(keys).toEqual([keys[0], keys[0], 'mine', 'mine', undefined])
+      expect(sent.map((call) => call.method)).toEqual(['user.create', 'user.create', 'user.update', 'user.update', 'user.get'])
+
+      sent.length = 0
+      script = (calls) => {
+        sent.push(...(calls as typeof sent))
+        return conflictsThenOk(0)(calls)
+      }
+      await createUserRpcClient({ url }).call('user.create', { login: 'ada' })
+      expect(sent[0]?.params).toEqual({ login: 'ada' })
+    })
+
     it('when one call of a batch gets a retryable error, then only that call is sent again', async () => {
       received.length = 0
       let first = true

@@ -63,7 +63,7 @@ describe('params validation', () => {
     { when: 'a name has NUL', method: 'user.create', params: { login: 'ok-name', lastName: '\u0000' }, paths: [['lastName']] },
     { when: 'a param is unknown', method: 'user.create', params: { login: 'ok-name', age: 3 }, paths: [['age']] },
     { when: 'every field is bad', method: 'user.create', params: { login: '', firstName: 1, lastName: [], extra: true }, paths: [['login'], ['firstName'], ['lastName'], ['extra']] },
-    { when: 'too many positional params', method: 'user.create', params: ['a', 'b', 'c', 'd'], paths: [[]] },
+    { when: 'too many positional params', method: 'user.create', params: ['a', 'b', 'c', 'd', 'e'], paths: [[]] },
     { when: 'id is a string', method: 'user.get', params: { id: '1' }, paths: [['id']] },
     { when: 'id is 0', method: 'user.get', params: { id: 0 }, paths: [['id']] },
     { when: 'id is a fraction', method: 'user.get', params: { id: 1.5 }, paths: [['id']] },

@@ -16,6 +16,8 @@ export const ErrorCode = {
   Conflict: -32009,
   TransactionConflict: -32010,
   Unavailable: -32011,
+  IdempotencyKeyReused: -32012,
+  VersionMismatch: -32013,
   RateLimited: -32029,
 } as const
 
@@ -34,6 +36,8 @@ export const errorDescriptions: Record<ErrorCodeValue, string> = {
   [ErrorCode.Conflict]: 'Conflict with existing data',
   [ErrorCode.TransactionConflict]: 'Transaction conflict, retries exhausted; safe to retry',
   [ErrorCode.Unavailable]: 'Database unavailable or service overloaded; safe to retry',
+  [ErrorCode.IdempotencyKeyReused]: 'Idempotency key already used for another call (another method or other params); nothing was written',
+  [ErrorCode.VersionMismatch]: 'Version mismatch: the record is not at expectedVersion; nothing was changed (data: {id, expectedVersion, currentVersion})',
   [ErrorCode.RateLimited]: 'Too many requests; retry after the Retry-After header',
 }
 
@@ -72,3 +76,6 @@ export const unavailable = (message = 'Database unavailable') =>
 
 export const transactionConflict = () =>
   new RpcError(ErrorCode.TransactionConflict, 'Transaction conflict, retries exhausted', { retryable: true })
+
+export const idempotencyKeyReused = (idempotencyKey: string) =>
+  new RpcError(ErrorCode.IdempotencyKeyReused, 'Idempotency key already used for another call', { idempotencyKey })

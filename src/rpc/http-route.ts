@@ -24,7 +24,8 @@ export class HttpRpcError extends RpcError {
  * HttpRpcErrors thrown by the scope's hooks, such as 429) keep their status but still carry
  * a JSON-RPC error body with `id: null`, so a generic client can read them. Who is calling (`request.caller`)
  * and where its reads may go (`request.consistency`) are decided by the hooks of the
- * enclosing scope (API keys, rate limits, X-Consistency).
+ * enclosing scope (API keys, rate limits, X-Consistency), as is the
+ * call's `request.idempotencyKey` (the Idempotency-Key header).
  */
 export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options) => {
   const { rpc, path, bodyLimit } = options
@@ -53,7 +54,7 @@ export const rpcRoute: FastifyPluginAsync<RpcRouteOptions> = async (app, options
   })
 
   app.post(path, { bodyLimit }, async (request, reply) => {
-    const answer = await rpc.handle(request.body, { log: request.log, caller: request.caller, consistency: request.consistency })
+    const answer = await rpc.handle(request.body, { log: request.log, caller: request.caller, consistency: request.consistency, idempotencyKey: request.idempotencyKey })
     if (answer === null) return reply.code(204).send()
     return reply.code(200).type('application/json; charset=utf-8').send(answer)
   })

@@ -49,8 +49,18 @@ export interface MethodDefinition<
   result: Result
   errors: MethodError[]
   examples: Array<MethodExample<z.input<Params>, z.output<Result>>>
-  handler: (params: z.output<Params>, context: MethodContext) => Promise<z.output<Result>>
+  /**
+   * A write whose repeats with one idempotency key get the first answer instead of running
+   * again (src/rpc/idempotency.ts). The key comes as the `idempotencyKey` param when the
+   * params schema has one, else only as the Idempotency-Key header (a legacy method whose
+   * params are fixed).
+   */
+  idempotent?: boolean
+  /** Gets the params without the idempotency key: the RPC server has taken it out. */
+  handler: (params: HandlerParams<Params>, context: MethodContext) => Promise<z.output<Result>>
 }
+
+export type HandlerParams<Params extends z.ZodObject> = Omit<z.output<Params>, 'idempotencyKey'>
 
 /** Identity function that keeps a definition's param and result types. */
 export function defineMethod<Params extends z.ZodObject, Result extends z.ZodType> (

@@ -9,7 +9,8 @@ import pLimit from 'p-limit'
 import { isUnavailable, statementLostByPooler } from '../db/database-errors.js'
 import type { Prisma } from '../generated/prisma/client.js'
 import { ErrorCode, internalError, invalidRequest, RpcError, unavailable } from './errors.js'
-import type { Access, AnyMethodDefinition, Caller, MethodTable } from './method.js'
+import { answerOnce, IDEMPOTENCY_KEY_PARAM } from './idempotency.js'
+import type { Access, AnyMethodDefinition, Caller, MethodContext, MethodTable } from './method.js'
 import { parseParams } from './params.js'
 import { checkEnvelope } from './protocol.js'
 import { runInTransaction, type ClientFor, type Consistency, type TransactionalClient, type TransactionSettings } from './transaction.js'
@@ -25,6 +26,8 @@ export interface RequestScope {
   transport?: Transport
   /** Unset means `eventual`: reads may be served by a replica (the X-Consistency header). */
   consistency?: Consistency
+  /** The Idempotency-Key header, already checked; it applies to a single call, never a batch. */
+  idempotencyKey?: string | undefined
 }
 
 interface CallParams extends RequestScope {
@@ -52,6 +55,8 @@ export interface RpcServerOptions {
   maxInFlight: number
   /** Builds the OpenRPC document served by rpc.discover. */
   discover: () => unknown
+  /** How long an idempotency key answers repeats of its call (IDEMPOTENCY_TTL_HOURS). */
+  idempotencyTtlMs: number
   observer?: RpcObserver
 }
 
@@ -73,6 +78,7 @@ export function createRpcServer (options: RpcServerOptions) {
   const { methods, observer } = options
   for (const name of Object.keys(methods)) {
     if (name.startsWith('rpc.')) throw new Error(`method names starting with "rpc." are reserved: ${name}`)
+    checkIdempotency(name, methods[name] as AnyMethodDefinition)
   }
   // Own keys only: "toString" or "__proto__" must not find Object.prototype members.
   const definitionOf = (name: string): AnyMethodDefinition | undefined => Object.hasOwn(methods, name) ? methods[name] : undefined
@@ -84,12 +90,33 @@ export function createRpcServer (options: RpcServerOptions) {
   for (const [name, definition] of Object.entries(methods)) {
     server.addMethod(name, async (params: unknown, call) => {
       if (!call.tx) throw new Error(`${name} ran outside a transaction`)
-      const result = await definition.handler(params, { tx: call.tx, log: call.log, caller: call.caller })
+      const context: MethodContext = { tx: call.tx, log: call.log, caller: call.caller }
+      const result = definition.idempotent
+        ? await runIdempotent(name, definition, params as Record<string, unknown>, call.idempotencyKey, context)
+        : await definition.handler(params as Record<string, unknown>, context)
       // A response must carry `result`; JSON drops undefined members.
       return result === undefined ? null : result
     })
   }
   server.addMethod(DISCOVER, () => options.discover())
+
+  /**
+   * An idempotent method's call: with a key (the param wins over the header), the first
+   * answer for that key and caller, or -32012 for another call under it; without one, a
+   * plain call. The key is never among the params the handler gets or the digest covers.
+   */
+  async function runIdempotent (name: string, definition: AnyMethodDefinition, params: Record<string, unknown>, headerKey: string | undefined, context: MethodContext) {
+    let rest = params
+    let key = headerKey
+    if (Object.hasOwn(params, IDEMPOTENCY_KEY_PARAM)) {
+      const { [IDEMPOTENCY_KEY_PARAM]: given, ...others } = params
+      rest = others
+      if (given !== undefined) key = given as string
+    }
+    if (key === undefined) return await definition.handler(rest, context)
+    const keyed = { caller: context.caller.keyId ?? '', key, method: name, params: rest }
+    return await answerOnce(context.tx, keyed, options.idempotencyTtlMs, () => definition.handler(rest, context))
+  }
   // Fallback only: the boundary middleware maps every error before the library sees it.
   server.mapErrorToJSONRPCErrorResponse = (id) => internalError().toResponse(id)
 
@@ -180,6 +207,9 @@ export function createRpcServer (options: RpcServerOptions) {
     }
     if (!Array.isArray(payload)) return await handleOne(payload, scope)
     if (payload.length === 0) return invalidRequest('an empty batch').toResponse(null)
+    if (scope.idempotencyKey !== undefined) {
+      return invalidRequest('the Idempotency-Key header applies to a single call; give each call of a batch its own idempotencyKey param').toResponse(null)
+    }
     if (payload.length > options.batchMax) {
       return invalidRequest(`a batch of ${payload.length} requests is over the limit of ${options.batchMax}`).toResponse(null)
     }
@@ -199,6 +229,13 @@ export function createRpcServer (options: RpcServerOptions) {
 }
 
 export type RpcServer = ReturnType<typeof createRpcServer>
+
+/** A method that takes a key must be a write marked idempotent, so no key is silently ignored. */
+function checkIdempotency (name: string, definition: AnyMethodDefinition) {
+  const takesKey = Object.hasOwn(definition.params.shape, IDEMPOTENCY_KEY_PARAM)
+  if (takesKey && !definition.idempotent) throw new Error(`${name} takes ${IDEMPOTENCY_KEY_PARAM} but is not marked idempotent`)
+  if (definition.idempotent && definition.access !== 'write') throw new Error(`${name} is marked idempotent but is not a write`)
+}
 
 /**
  * Maps any thrown error to what a client may see (the error model's one place): RpcErrors

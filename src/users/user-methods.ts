@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ErrorCode } from '../rpc/errors.js'
+import { idempotencyKeySchema } from '../rpc/idempotency.js'
 import { defineMethod, type MethodsOf } from '../rpc/method.js'
 import { decodeCursor, encodeCursor } from '../rpc/cursor.js'
 import { userNotFound } from './user-errors.js'
@@ -13,6 +14,7 @@ import {
   storableText,
   userIdSchema,
   userSchema,
+  versionSchema,
   type LegacyUserDto,
   type UserDto,
 } from './user-schemas.js'
@@ -24,6 +26,7 @@ const toUserDto = (user: UserRecord): UserDto => ({
   lastName: user.lastName,
   createdAt: user.createdAt.toISOString(),
   updatedAt: user.updatedAt.toISOString(),
+  version: user.version,
 })
 
 const toLegacyDto = (user: UserRecord): LegacyUserDto => ({
@@ -35,6 +38,8 @@ const toLegacyDto = (user: UserRecord): LegacyUserDto => ({
 
 const NOT_FOUND = { code: ErrorCode.NotFound, message: 'User not found (data: {id} or {login})' }
 const LOGIN_TAKEN = { code: ErrorCode.Conflict, message: 'Login already taken (data: {login})' }
+const KEY_REUSED = { code: ErrorCode.IdempotencyKeyReused, message: 'Idempotency key already used for another call (data: {idempotencyKey})' }
+const VERSION_MISMATCH = { code: ErrorCode.VersionMismatch, message: 'Version mismatch (data: {id, expectedVersion, currentVersion})' }
 
 const exampleUser: UserDto = {
   id: 1,
@@ -43,6 +48,7 @@ const exampleUser: UserDto = {
   lastName: 'Lovelace',
   createdAt: '2026-01-01T12:00:00.000Z',
   updatedAt: '2026-01-01T12:00:00.000Z',
+  version: 1,
 }
 
 const cursorSchema = z.string({ error: 'cursor must be a string' })
@@ -61,9 +67,15 @@ export const userMethods = {
   'user.create': defineMethod({
     summary: 'Create a user',
     access: 'write',
-    params: z.strictObject({ login: loginSchema, firstName: nameSchema.optional(), lastName: nameSchema.optional() }),
+    idempotent: true,
+    params: z.strictObject({
+      login: loginSchema,
+      firstName: nameSchema.optional(),
+      lastName: nameSchema.optional(),
+      idempotencyKey: idempotencyKeySchema.optional(),
+    }),
     result: userSchema,
-    errors: [LOGIN_TAKEN],
+    errors: [LOGIN_TAKEN, KEY_REUSED],
     examples: [{ name: 'a new user', params: { login: 'ada', firstName: 'Ada', lastName: 'Lovelace' }, result: exampleUser }],
     handler: async (params, { tx }) => toUserDto(await userRepository.create(tx, params)),
   }),
@@ -98,27 +110,30 @@ export const userMethods = {
 
   'user.update': defineMethod({
     summary: 'Change a user\'s login or names',
-    description: 'Give at least one field to change; null clears a name.',
+    description: 'Give at least one field to change; null clears a name. With expectedVersion, only if the user is still at that version.',
     access: 'write',
+    idempotent: true,
     params: z.strictObject({
       id: userIdSchema,
       login: loginSchema.optional(),
       firstName: nameSchema.optional(),
       lastName: nameSchema.optional(),
+      expectedVersion: versionSchema.optional(),
+      idempotencyKey: idempotencyKeySchema.optional(),
     }).refine(
       ({ login, firstName, lastName }) => login !== undefined || firstName !== undefined || lastName !== undefined,
       'give at least one of login, firstName, lastName'
     ),
     result: userSchema,
-    errors: [NOT_FOUND, LOGIN_TAKEN],
+    errors: [NOT_FOUND, LOGIN_TAKEN, VERSION_MISMATCH, KEY_REUSED],
     // Example params fill the leading positions: tools replay examples by position.
     examples: [{
       name: 'change a first name',
       params: { id: 1, login: 'ada', firstName: 'Augusta' },
-      result: { ...exampleUser, firstName: 'Augusta', updatedAt: '2026-01-02T08:30:00.000Z' },
+      result: { ...exampleUser, firstName: 'Augusta', updatedAt: '2026-01-02T08:30:00.000Z', version: 2 },
     }],
-    handler: async ({ id, ...changes }, { tx }) => {
-      const user = await userRepository.update(tx, id, changes)
+    handler: async ({ id, expectedVersion, ...changes }, { tx }) => {
+      const user = await userRepository.update(tx, id, changes, expectedVersion)
       if (!user) throw userNotFound({ id })
       return toUserDto(user)
     },
@@ -126,13 +141,15 @@ export const userMethods = {
 
   'user.delete': defineMethod({
     summary: 'Delete a user; returns the deleted user',
+    description: 'With expectedVersion, only if the user is still at that version.',
     access: 'write',
-    params: z.strictObject({ id: userIdSchema }),
+    idempotent: true,
+    params: z.strictObject({ id: userIdSchema, expectedVersion: versionSchema.optional(), idempotencyKey: idempotencyKeySchema.optional() }),
     result: userSchema,
-    errors: [NOT_FOUND],
+    errors: [NOT_FOUND, VERSION_MISMATCH, KEY_REUSED],
     examples: [{ name: 'delete a user', params: { id: 1 }, result: exampleUser }],
-    handler: async ({ id }, { tx }) => {
-      const user = await userRepository.delete(tx, id)
+    handler: async ({ id, expectedVersion }, { tx }) => {
+      const user = await userRepository.delete(tx, id, expectedVersion)
       if (!user) throw userNotFound({ id })
       return toUserDto(user)
     },
@@ -169,12 +186,13 @@ export const userMethods = {
 
   create_user: defineMethod({
     summary: 'Create a user (the original XML-RPC method)',
-    description: 'Positional params [login, first_name, last_name]; returns {user_id, login, first_name, last_name}.',
+    description: 'Positional params [login, first_name, last_name]; returns {user_id, login, first_name, last_name}. Honours the Idempotency-Key header.',
     access: 'write',
+    idempotent: true,
     params: z.strictObject({ login: loginSchema, first_name: nameSchema.optional(), last_name: nameSchema.optional() }),
     paramOrder: ['login', 'first_name', 'last_name'],
     result: legacyUserSchema,
-    errors: [LOGIN_TAKEN],
+    errors: [LOGIN_TAKEN, KEY_REUSED],
     examples: [{
       name: 'a new user',
       params: { login: 'grace', first_name: 'Grace', last_name: 'Hopper' },

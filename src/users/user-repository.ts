@@ -1,5 +1,5 @@
 import type { Prisma } from '../generated/prisma/client.js'
-import { loginTaken } from './user-errors.js'
+import { loginTaken, versionMismatch } from './user-errors.js'
 
 type Tx = Prisma.TransactionClient
 
@@ -11,6 +11,7 @@ export interface UserRecord {
   lastName: string | null
   createdAt: Date
   updatedAt: Date
+  version: number
 }
 
 export interface UserChanges {
@@ -30,6 +31,17 @@ const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char
 
 const hasCode = (error: unknown, code: string) =>
   typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code
+
+/**
+ * Why a write by id matched no row: null when the user does not exist, -32013 when it does
+ * but is no longer at the expected version.
+ */
+async function missingOrChanged (tx: Tx, id: number, expectedVersion: number | undefined): Promise<null> {
+  if (expectedVersion === undefined) return null
+  const current = await tx.user.findUnique({ where: { id }, select: { version: true } })
+  if (!current) return null
+  throw versionMismatch(id, expectedVersion, current.version)
+}
 
 /**
  * The only module that knows how users are stored. Every function runs on the caller's
@@ -54,23 +66,31 @@ export const userRepository = {
     return await tx.user.findUnique({ where: { login } })
   },
 
-  /** null when there is no such user. */
-  async update (tx: Tx, id: number, changes: UserChanges): Promise<UserRecord | null> {
+  /**
+   * Applies the changes and counts a version; null when there is no such user. With
+   * `expectedVersion`, the version is part of the UPDATE's own WHERE: of concurrent updates
+   * that expect one version, the first to commit changes the row and the others, which
+   * PostgreSQL re-checks against the row it committed, match nothing (-32013).
+   */
+  async update (tx: Tx, id: number, changes: UserChanges, expectedVersion?: number): Promise<UserRecord | null> {
     try {
-      return await tx.user.update({ where: { id }, data: changes })
+      return await tx.user.update({
+        where: expectedVersion === undefined ? { id } : { id, version: expectedVersion },
+        data: { ...changes, version: { increment: 1 } },
+      })
     } catch (error) {
-      if (hasCode(error, 'P2025')) return null
+      if (hasCode(error, 'P2025')) return await missingOrChanged(tx, id, expectedVersion)
       if (hasCode(error, 'P2002') && changes.login !== undefined) throw loginTaken(changes.login)
       throw error
     }
   },
 
-  /** The deleted row, or null when there was none. */
-  async delete (tx: Tx, id: number): Promise<UserRecord | null> {
+  /** The deleted row, or null when there was none; with `expectedVersion`, as update. */
+  async delete (tx: Tx, id: number, expectedVersion?: number): Promise<UserRecord | null> {
     try {
-      return await tx.user.delete({ where: { id } })
+      return await tx.user.delete({ where: expectedVersion === undefined ? { id } : { id, version: expectedVersion } })
     } catch (error) {
-      if (hasCode(error, 'P2025')) return null
+      if (hasCode(error, 'P2025')) return await missingOrChanged(tx, id, expectedVersion)
       throw error
     }
   },

@@ -39,6 +39,12 @@ export const userIdSchema = z.number({ error: 'id must be a number' })
   .max(MAX_INT4, `id must be at most ${MAX_INT4}`)
   .meta({ description: 'User id, an integer from 1 to 2147483647' })
 
+export const versionSchema = z.number({ error: 'expectedVersion must be a number' })
+  .int('expectedVersion must be an integer')
+  .min(1, 'expectedVersion must be at least 1')
+  .max(MAX_INT4, `expectedVersion must be at most ${MAX_INT4}`)
+  .meta({ description: 'The user\'s version as you last read it: the call changes nothing and answers -32013 unless it is still the current one' })
+
 /** The user as the API returns it. */
 export const userSchema = z.strictObject({
   id: z.number().int(),
@@ -47,6 +53,7 @@ export const userSchema = z.strictObject({
   lastName: z.string().nullable(),
   createdAt: z.iso.datetime().meta({ description: 'ISO 8601 UTC timestamp' }),
   updatedAt: z.iso.datetime().meta({ description: 'ISO 8601 UTC timestamp' }),
+  version: z.number().int().meta({ description: '1 when created, +1 on every update; give it back as expectedVersion' }),
 }).meta({ title: 'User' })
 
 export type UserDto = z.output<typeof userSchema>

@@ -56,7 +56,7 @@ export const xmlRpcRoute: FastifyPluginAsync<XmlRpcRouteOptions> = async (app, {
   })
 
   app.post(path, { bodyLimit }, async (request, reply) => {
-    const xml = await answer(request.body as Buffer, { log: request.log, caller: request.caller, transport: 'xmlrpc', consistency: request.consistency })
+    const xml = await answer(request.body as Buffer, { log: request.log, caller: request.caller, transport: 'xmlrpc', consistency: request.consistency, idempotencyKey: request.idempotencyKey })
     return reply.code(200).type(XML).send(xml)
   })
 

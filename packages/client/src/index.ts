@@ -1,5 +1,5 @@
 import { JSONRPCClient, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0'
-import type { UserRpcMethods } from './methods.js'
+import { keyedMethods, type UserRpcMethods } from './methods.js'
 
 export type { LegacyUser, User, UserPage, UserRpcMethods } from './methods.js'
 
@@ -74,7 +74,11 @@ export interface ClientOptions {
   headers?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>)
   /** Longest wait for each HTTP request's answer, in ms; the request is aborted then. Default 30 s. */
   timeoutMs?: number
-  /** Send a call again when the service answers a retryable code (RETRYABLE_CODES). Off by default. */
+  /**
+   * Send a call again when the service answers a retryable code (RETRYABLE_CODES). Off by
+   * default. When on, every write carries an idempotency key (yours, or one made for the call),
+   * the same on each try: a try that ran although its answer said otherwise is not run twice.
+   */
   retry?: boolean | RetryOptions
   /** Another fetch (a test double, a proxy agent); default: the global fetch. */
   fetch?: typeof fetch
@@ -165,7 +169,8 @@ export function createUserRpcClient (options: ClientOptions) {
    * code, with backoff, while tries are left. Each call is its own transaction on the service,
    * so the others' outcomes stand.
    */
-  async function run (calls: ReadonlyArray<{ method: string, params?: unknown }>): Promise<JSONRPCResponse[]> {
+  async function run (given: ReadonlyArray<{ method: string, params?: unknown }>): Promise<JSONRPCResponse[]> {
+    const calls = retry ? given.map(withKey) : given
     const answers = await send(calls)
     const tries = retry?.attempts ?? 1
     for (let attempt = 1; attempt < tries; attempt++) {
@@ -201,6 +206,17 @@ export function createUserRpcClient (options: ClientOptions) {
 }
 
 export type UserRpcClient = ReturnType<typeof createUserRpcClient>
+
+/**
+ * A write with an idempotency key of its own when it has none: made once per call, so every
+ * try of it sends the same one (the service answers repeats with the first answer).
+ */
+function withKey (call: { method: string, params?: unknown }): { method: string, params?: unknown } {
+  if (!(keyedMethods as readonly string[]).includes(call.method)) return call
+  const params = (call.params ?? {}) as Record<string, unknown>
+  if (params.idempotencyKey !== undefined) return call
+  return { method: call.method, params: { ...params, idempotencyKey: globalThis.crypto.randomUUID() } }
+}
 
 let lastId = 0
 /** Ids unique within this process, so concurrent requests on one client never share one. */

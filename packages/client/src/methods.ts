@@ -22,6 +22,10 @@ export interface UserRpcMethods {
        * Up to 30 characters without control characters, or null
        */
       lastName?: string | null
+      /**
+       * A key of your choosing (a UUID, say), 1-255 characters: a repeat of this call with the same key and params gets the first answer instead of running again (docs/retries.md)
+       */
+      idempotencyKey?: string
     }
     result: User
   }
@@ -50,7 +54,7 @@ export interface UserRpcMethods {
     result: User
   }
   /**
-   * Change a user's login or names. Give at least one field to change; null clears a name.
+   * Change a user's login or names. Give at least one field to change; null clears a name. With expectedVersion, only if the user is still at that version.
    */
   'user.update': {
     params: {
@@ -70,11 +74,19 @@ export interface UserRpcMethods {
        * Up to 30 characters without control characters, or null
        */
       lastName?: string | null
+      /**
+       * The user's version as you last read it: the call changes nothing and answers -32013 unless it is still the current one
+       */
+      expectedVersion?: number
+      /**
+       * A key of your choosing (a UUID, say), 1-255 characters: a repeat of this call with the same key and params gets the first answer instead of running again (docs/retries.md)
+       */
+      idempotencyKey?: string
     }
     result: User
   }
   /**
-   * Delete a user; returns the deleted user
+   * Delete a user; returns the deleted user. With expectedVersion, only if the user is still at that version.
    */
   'user.delete': {
     params: {
@@ -82,6 +94,14 @@ export interface UserRpcMethods {
        * User id, an integer from 1 to 2147483647
        */
       id: number
+      /**
+       * The user's version as you last read it: the call changes nothing and answers -32013 unless it is still the current one
+       */
+      expectedVersion?: number
+      /**
+       * A key of your choosing (a UUID, say), 1-255 characters: a repeat of this call with the same key and params gets the first answer instead of running again (docs/retries.md)
+       */
+      idempotencyKey?: string
     }
     result: User
   }
@@ -106,7 +126,7 @@ export interface UserRpcMethods {
     result: UserPage
   }
   /**
-   * Create a user (the original XML-RPC method). Positional params [login, first_name, last_name]; returns {user_id, login, first_name, last_name}.
+   * Create a user (the original XML-RPC method). Positional params [login, first_name, last_name]; returns {user_id, login, first_name, last_name}. Honours the Idempotency-Key header.
    */
   create_user: {
     params: {
@@ -151,6 +171,10 @@ export interface User {
    * ISO 8601 UTC timestamp
    */
   updatedAt: string
+  /**
+   * 1 when created, +1 on every update; give it back as expectedVersion
+   */
+  version: number
 }
 export interface UserPage {
   items: User[]
@@ -162,3 +186,9 @@ export interface LegacyUser {
   first_name: string | null
   last_name: string | null
 }
+
+/**
+ * The methods that take an idempotencyKey (the service's writes): with retries on, the client
+ * sends a key with every try of these, so a retry of a call that did run gets its first answer.
+ */
+export const keyedMethods: ReadonlyArray<keyof UserRpcMethods> = ['user.create', 'user.update', 'user.delete']
