@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * The benchmark's one PostgreSQL: a fresh embedded server in a temporary folder by default
- * (through the service's own dist/db/embedded-postgres.js, which runs it as the `postgres`
+ * (through the service's own dist/dev-database/, which runs it as the `postgres`
  * user when we are root), or a fresh database on BENCH_DATABASE_URL, created here and
  * dropped at the end, or (BENCH_REPLICA=1) Debian's PostgreSQL as a primary with a
  * streaming replica beside it (scripts/postgres-topology.js; the embedded package has no
@@ -10,9 +10,9 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
-import { startEmbeddedPostgres } from '../dist/db/embedded-postgres.js'
+import { holdEmbeddedPostgres } from '../dist/dev-database/index.js'
 import { migrateDeploy } from '../dist/db/migrate.js'
-import { createDatabase, startPrimary, startReplica, waitForReplay, withClient } from '../scripts/postgres-topology.js'
+import { createDatabaseOnServer, startPrimary, startReplica, waitForReplay, withClient } from '../scripts/postgres-topology.js'
 
 /**
  * @typedef {object} BenchDatabase
@@ -42,8 +42,8 @@ export async function provisionDatabase ({ externalUrl, replica = false, workDir
 
 /** @param {string} workDir @param {(line: string) => void} log */
 async function freshEmbeddedServer (workDir, log) {
-  const server = await startEmbeddedPostgres({ dir: join(workDir, 'postgres'), database: 'user_rpc_bench', notice: log })
-  return { url: server.url, kind: /** @type {const} */ ('embedded'), stop: server.stop }
+  const server = await holdEmbeddedPostgres({ dir: join(workDir, 'postgres'), database: 'user_rpc_bench', notice: log })
+  return { url: server.url, kind: /** @type {const} */ ('embedded'), stop: server.release }
 }
 
 /**
@@ -61,7 +61,7 @@ async function primaryAndReplica (workDir) {
     await primary.stop()
   }
   try {
-    await createDatabase(primary, 'user_rpc_bench')
+    await createDatabaseOnServer(primary, 'user_rpc_bench')
     replica = await startReplica(primary, { root })
   } catch (error) {
     await stop()

@@ -6,7 +6,7 @@
  * The database is the one the Prisma CLI uses (src/db/tool-database.ts): DIRECT_DATABASE_URL,
  * else DATABASE_URL, else the embedded PostgreSQL.
  */
-import { createDatabase } from '../src/db/prisma-client.js'
+import { openDatabase } from '../src/db/prisma-client.js'
 import { toolDatabase } from '../src/db/tool-database.js'
 import { userRepository } from '../src/users/user-repository.js'
 
@@ -19,7 +19,7 @@ export const seedUsers = [
 ]
 
 const target = await toolDatabase()
-const database = createDatabase({ url: target.url, max: 1, connectTimeoutMs: 5000, preparedStatements: false })
+const database = openDatabase({ url: target.url, max: 1, connectTimeoutMs: 5000, preparedStatements: false })
 try {
   const created = await database.prisma.$transaction(async (tx) => {
     const added: string[] = []

@@ -1,7 +1,7 @@
 /**
  * `npm run -s db:url`: the URL of the database the tools use, for psql, GUIs and other
  * tools: `psql "$(npm run -s db:url)"`. With no DATABASE_URL, that is the embedded
- * PostgreSQL's, which keeps its port from one start to the next (src/db/embedded/port-choice.ts),
+ * PostgreSQL's, which keeps its port from one start to the next (src/dev-database/port-choice.ts),
  * so a saved URL stays valid. It answers while the service, `npm run dev` or a Prisma command
  * (such as `npx prisma studio`) runs.
  */

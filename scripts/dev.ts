@@ -45,7 +45,7 @@ if (generated.status !== 0) {
 // Imported only when used, as the service does: a DATABASE_URL needs none of it.
 const database = config.DATABASE_URL
   ? undefined
-  : await (await import('../src/db/embedded-postgres.js')).acquireEmbeddedPostgres({
+  : await (await import('../src/dev-database/index.js')).holdEmbeddedPostgres({
     dir: config.EMBEDDED_DATABASE_DIR,
     port: config.EMBEDDED_DATABASE_PORT,
     notice: say,

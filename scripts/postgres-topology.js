@@ -183,7 +183,7 @@ export async function startReplica (primary, { root, fast = false }) {
  * Creates a database on the server, with pg_stat_statements in it (a replica sees both).
  * @param {PostgresServer} server @param {string} database
  */
-export async function createDatabase (server, database) {
+export async function createDatabaseOnServer (server, database) {
   await withClient(server.url(), (client) => client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`))
   await withClient(server.url(database), (client) => client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements'))
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import envSchema from 'env-schema'
+import type { FromSchema } from 'json-schema-to-ts'
 
 /**
  * Every setting of the service, read from the environment (and a `.env` file if present)
@@ -15,30 +16,51 @@ const schema = {
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8000 },
     LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     TRUST_PROXY: { type: 'boolean', default: false },
+    /** Processes serving the port (src/cluster.ts); 1, the default, is this process alone. */
     WORKERS: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
 
+    /** The runtime's URL: PostgreSQL, or PgBouncer in front of it. */
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    /**
+     * A session-level connection to the same database, for migrations (MIGRATE_ON_START and the
+     * Prisma CLI) when DATABASE_URL goes through a transaction pooler such as PgBouncer.
+     */
     DIRECT_DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    /** Streaming replicas for read-only methods, parsed from a comma list; empty: every call on the primary. */
     DATABASE_REPLICA_URLS: { type: 'string', default: '' },
+    /** How often a replica that failed is tried again; reads go to the primary meanwhile. */
     DATABASE_REPLICA_RETRY_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
     DATABASE_POOL_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     DATABASE_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 2000 },
+    /** Named prepared statements: opt-in, for direct connections or a pooler that carries them (PgBouncer >= 1.21). */
     DATABASE_PREPARED_STATEMENTS: { type: 'boolean', default: false },
     EMBEDDED_DATABASE_DIR: { type: 'string', minLength: 1, default: '.data/postgres' },
+    /** Unset: the port the data folder last ran on; 0: a free port at each start. */
     EMBEDDED_DATABASE_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
+    /** Restarts of the embedded PostgreSQL after it stops unexpectedly, before the service exits 1. */
     EMBEDDED_DATABASE_RESTARTS: { type: 'integer', minimum: 0, maximum: 100, default: 5 },
+    /** Apply pending migrations (through DIRECT_DATABASE_URL if set) before serving; needs the Prisma CLI. The embedded database always is. */
     MIGRATE_ON_START: { type: 'boolean', default: false },
 
+    /** Unset: the server's default (PostgreSQL's is ReadCommitted), with no extra statement per call. */
     TX_ISOLATION_LEVEL: { type: 'string', enum: ['ReadCommitted', 'RepeatableRead', 'Serializable'] },
     TX_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
     TX_MAX_WAIT_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 2000 },
     TX_MAX_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
+    /** How long an idempotency key answers repeats of its call; older keys are removed in the background. */
     IDEMPOTENCY_TTL_HOURS: { type: 'integer', minimum: 1, maximum: 8760, default: 24 },
 
     RPC_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 16777216, default: 262144 },
     RPC_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    /** Members of one batch that run at once; derived from the pool size when unset. */
     RPC_BATCH_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1000 },
+    /**
+     * Calls running at once, batch members included; past it, -32011 at once. The default sits
+     * above what 128 clients sending batches reach (128 x RPC_BATCH_CONCURRENCY = 512), so it
+     * guards against floods without refusing a load the pool's queue would serve in time.
+     */
     RPC_MAX_IN_FLIGHT: { type: 'integer', minimum: 1, maximum: 100000, default: 1024 },
+    /** Where the XML-RPC bridge answers (src/xmlrpc/); unset: no such endpoint. */
     XMLRPC_PATH: { type: 'string', pattern: '^/[A-Za-z0-9._~/-]*$' },
 
     SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 10000 },
@@ -47,10 +69,13 @@ const schema = {
     KEEP_ALIVE_TIMEOUT_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 72000 },
     READINESS_TIMEOUT_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 1000 },
 
+    /** Parsed from `id:scope:secret,...`; empty means open access (development only). */
     API_KEYS: { type: 'string', default: '' },
     METRICS_TOKEN: { type: 'string', default: '' },
     RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, maximum: 3600000, default: 60000 },
+    /** Calls per window for one API key (0, the default: no limit; the in-flight cap guards overload). */
     RATE_LIMIT_PER_KEY: { type: 'integer', minimum: 0, maximum: 10000000, default: 0 },
+    /** Requests per window from one client address (0, the default: no limit). */
     RATE_LIMIT_PER_IP: { type: 'integer', minimum: 0, maximum: 10000000, default: 0 },
     ALLOW_INSECURE_PRODUCTION: { type: 'boolean', default: false },
   },
@@ -59,71 +84,22 @@ const schema = {
 /** Every variable the service reads, for the docs test that keeps README and .env.example whole. */
 export const configVariables = Object.keys(schema.properties)
 
-export type IsolationLevel = 'ReadCommitted' | 'RepeatableRead' | 'Serializable'
+export type IsolationLevel = NonNullable<Config['TX_ISOLATION_LEVEL']>
 
-export interface Config {
-  NODE_ENV: 'development' | 'production' | 'test'
-  HOST: string
-  PORT: number
-  LOG_LEVEL: string
-  TRUST_PROXY: boolean
-  /** Processes serving the port (src/cluster.ts); 1, the default, is this process alone. */
-  WORKERS: number
-  /** The runtime's URL: PostgreSQL, or PgBouncer in front of it. */
-  DATABASE_URL?: string
-  /**
-   * A session-level connection to the same database, for migrations (MIGRATE_ON_START and the
-   * Prisma CLI) when DATABASE_URL goes through a transaction pooler such as PgBouncer.
-   */
-  DIRECT_DATABASE_URL?: string
-  /** Streaming replicas for read-only methods, parsed from a comma list; empty: every call on the primary. */
-  DATABASE_REPLICA_URLS: string[]
-  /** How often a replica that failed is tried again; reads go to the primary meanwhile. */
-  DATABASE_REPLICA_RETRY_MS: number
-  DATABASE_POOL_MAX: number
-  DATABASE_CONNECT_TIMEOUT_MS: number
-  /** Named prepared statements: opt-in, for direct connections or a pooler that carries them (PgBouncer >= 1.21). */
-  DATABASE_PREPARED_STATEMENTS: boolean
-  EMBEDDED_DATABASE_DIR: string
-  /** Unset: the port the data folder last ran on; 0: a free port at each start. */
-  EMBEDDED_DATABASE_PORT?: number
-  /** Restarts of the embedded PostgreSQL after it stops unexpectedly, before the service exits 1. */
-  EMBEDDED_DATABASE_RESTARTS: number
-  /** Apply pending migrations (through DIRECT_DATABASE_URL if set) before serving; needs the Prisma CLI. The embedded database always is. */
-  MIGRATE_ON_START: boolean
-  /** Unset: the server's default (PostgreSQL's is ReadCommitted), with no extra statement per call. */
-  TX_ISOLATION_LEVEL?: IsolationLevel
-  TX_TIMEOUT_MS: number
-  TX_MAX_WAIT_MS: number
-  TX_MAX_RETRIES: number
-  /** How long an idempotency key answers repeats of its call; older keys are removed in the background. */
-  IDEMPOTENCY_TTL_HOURS: number
-  RPC_BODY_LIMIT_BYTES: number
-  RPC_BATCH_MAX: number
-  /** Members of one batch that run at once; derived from the pool size when unset. */
-  RPC_BATCH_CONCURRENCY: number
-  /**
-   * Calls running at once, batch members included; past it, -32011 at once. The default sits
-   * above what 128 clients sending batches reach (128 x RPC_BATCH_CONCURRENCY = 512), so it
-   * guards against floods without refusing a load the pool's queue would serve in time.
-   */
-  RPC_MAX_IN_FLIGHT: number
-  /** Where the XML-RPC bridge answers (src/xmlrpc/); unset: no such endpoint. */
-  XMLRPC_PATH?: string
-  SHUTDOWN_GRACE_MS: number
-  REQUEST_TIMEOUT_MS: number
-  CONNECTION_TIMEOUT_MS: number
-  KEEP_ALIVE_TIMEOUT_MS: number
-  READINESS_TIMEOUT_MS: number
-  /** Parsed from `id:scope:secret,...`; empty means open access (development only). */
+/**
+ * The variables as the schema checks them (defaulted ones always present), before parsing.
+ * Typed as closed: the environment holds much else, which the schema lets pass and nothing reads.
+ */
+type CheckedEnvironment = FromSchema<{ type: 'object', properties: typeof schema.properties, additionalProperties: false }>
+
+/**
+ * The settings as the service uses them: the schema's types, with the lists parsed and the
+ * batch concurrency filled in (loadConfig). Derived, so a variable added to the schema is typed.
+ */
+export type Config = Omit<CheckedEnvironment, 'API_KEYS' | 'DATABASE_REPLICA_URLS' | 'RPC_BATCH_CONCURRENCY'> & {
   API_KEYS: ApiKeySpec[]
-  METRICS_TOKEN: string
-  RATE_LIMIT_WINDOW_MS: number
-  /** Calls per window for one API key (0, the default: no limit; the in-flight cap guards overload). */
-  RATE_LIMIT_PER_KEY: number
-  /** Requests per window from one client address (0, the default: no limit). */
-  RATE_LIMIT_PER_IP: number
-  ALLOW_INSECURE_PRODUCTION: boolean
+  DATABASE_REPLICA_URLS: string[]
+  RPC_BATCH_CONCURRENCY: number
 }
 
 export interface ApiKeySpec {
@@ -184,7 +160,7 @@ export function readEnvironment (envFile = '.env'): Record<string, string | unde
  * throws a ConfigError whose message names the variable.
  */
 export function loadConfig (source: Record<string, string | undefined> = readEnvironment()): Config {
-  let raw: Omit<Config, 'RPC_BATCH_CONCURRENCY' | 'API_KEYS' | 'DATABASE_REPLICA_URLS'> & { RPC_BATCH_CONCURRENCY?: number, API_KEYS: string, DATABASE_REPLICA_URLS: string }
+  let raw: CheckedEnvironment
   try {
     raw = envSchema<typeof raw>({
       schema: structuredClone(schema),

@@ -5,9 +5,10 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createUserRpcClient, UserRpcError, UserRpcTransportError } from '@user-rpc/client'
+import { createUserRpcClient, RETRYABLE_CODES, UserRpcError, UserRpcTransportError } from '@user-rpc/client'
 import { clientTypesFile, renderClientTypes } from '../scripts/generate-client-types.js'
 import { projectRoot } from '../src/paths.js'
+import { retryableCodes } from '../src/rpc/errors.js'
 import { lockRow, testDatabaseUrl, uniqueLogin, uniqueName, waitForBlockedCalls, withApplicationName } from './support/database.js'
 import { startService, type ServiceProcess } from './support/processes.js'
 import { runProgram, scratchFolder } from './support/tools.js'
@@ -39,6 +40,11 @@ function countingFetch () {
 describe('the client\'s types', () => {
   it('when the method definitions are rendered again, then they give packages/client/src/methods.ts as committed', async () => {
     expect(await renderClientTypes()).toBe(await readFile(clientTypesFile, 'utf8'))
+  })
+
+  it('when the package is built, then the codes it sends again are those the service\'s error table marks retryable', () => {
+    expect(RETRYABLE_CODES).toEqual(retryableCodes)
+    expect(new UserRpcError('conflict', retryableCodes[0] ?? 0).retryable).toBe(true)
   })
 })
 

@@ -1,4 +1,4 @@
-// The embedded PostgreSQL as several processes share it (src/db/embedded-postgres.ts): one
+// The embedded PostgreSQL as several processes share it (src/dev-database/): one
 // server per data folder, started by the first user, stopped after the last, on a port that
 // stays the same from one start to the next.
 import { spawn } from 'node:child_process'
@@ -6,8 +6,7 @@ import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, it } from 'vitest'
-import { acquireEmbeddedPostgres } from '../src/db/embedded-postgres.js'
-import { freePort } from '../src/db/embedded/port-choice.js'
+import { freePort, holdEmbeddedPostgres } from '../src/dev-database/index.js'
 import { projectRoot } from '../src/paths.js'
 import { fetchRpc, request } from './support/clients.js'
 import { uniqueLogin, waitFor } from './support/database.js'
@@ -48,9 +47,9 @@ describe.concurrent('one embedded PostgreSQL per data folder', { timeout: 120_00
 
   it('when the server stops and starts again, then it keeps its port; when another program has taken it, it moves, says so, and keeps the new one', async ({ expect }) => {
     const dir = join(folder.path, 'port')
-    const firstRun = await acquireEmbeddedPostgres({ dir })
+    const firstRun = await holdEmbeddedPostgres({ dir })
     await firstRun.release()
-    const secondRun = await acquireEmbeddedPostgres({ dir })
+    const secondRun = await holdEmbeddedPostgres({ dir })
     expect(secondRun.port).toBe(firstRun.port)
     await secondRun.release()
     // The last release leaves nothing behind: no server, no keeper (the folder may go at once).
@@ -60,12 +59,12 @@ describe.concurrent('one embedded PostgreSQL per data folder', { timeout: 120_00
     const squatter = await occupy(firstRun.port)
     const notices: string[] = []
     try {
-      const moved = await acquireEmbeddedPostgres({ dir, notice: (line) => notices.push(line) })
+      const moved = await holdEmbeddedPostgres({ dir, notice: (line) => notices.push(line) })
       expect(moved.port).not.toBe(firstRun.port)
       expect(notices.join('\n')).toContain(`port ${firstRun.port} is taken`)
       await moved.release()
       squatter.close()
-      const afterwards = await acquireEmbeddedPostgres({ dir })
+      const afterwards = await holdEmbeddedPostgres({ dir })
       expect(afterwards.port).toBe(moved.port)
       await afterwards.release()
     } finally {
@@ -75,7 +74,7 @@ describe.concurrent('one embedded PostgreSQL per data folder', { timeout: 120_00
 
   it('when EMBEDDED_DATABASE_PORT names a port, then the server listens there', async ({ expect }) => {
     const port = await freePort()
-    const server = await acquireEmbeddedPostgres({ dir: join(folder.path, 'fixed'), port })
+    const server = await holdEmbeddedPostgres({ dir: join(folder.path, 'fixed'), port })
     try {
       expect(server.port).toBe(port)
       expect((await runningPostmaster(join(folder.path, 'fixed')))?.port).toBe(port)
@@ -88,8 +87,8 @@ describe.concurrent('one embedded PostgreSQL per data folder', { timeout: 120_00
     const dir = join(folder.path, 'killed')
     // A process that takes the server and dies without a word (the built module, plain node).
     const holder = spawn(process.execPath, ['--input-type=module', '-e', `
-      const { acquireEmbeddedPostgres } = await import(${JSON.stringify(join(projectRoot, 'dist', 'db', 'embedded-postgres.js'))})
-      await acquireEmbeddedPostgres({ dir: ${JSON.stringify(dir)} })
+      const { holdEmbeddedPostgres } = await import(${JSON.stringify(join(projectRoot, 'dist', 'dev-database', 'index.js'))})
+      await holdEmbeddedPostgres({ dir: ${JSON.stringify(dir)} })
       process.kill(process.pid, 'SIGKILL')`], { stdio: 'inherit' })
     const [, signal] = await new Promise<[number | null, string | null]>((resolve) => holder.on('exit', (code, signal) => resolve([code, signal])))
     expect(signal).toBe('SIGKILL')

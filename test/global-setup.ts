@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded-postgres.js'
+import { holdEmbeddedPostgres, type EmbeddedPostgres } from '../src/dev-database/index.js'
 import { migrateDeploy } from '../src/db/migrate.js'
 import { debianPackages, ensureSystemPackages } from '../scripts/system-packages.js'
 import { adminQuery, withDatabase } from './support/database.js'
@@ -48,7 +48,7 @@ async function startDatabase () {
     adminUrl = server.adminUrl
     databaseUrl = server.url
     teardown = async () => {
-      await server.stop()
+      await server.release()
       await rm(dir, { recursive: true, force: true })
     }
   }
@@ -66,10 +66,10 @@ async function startDatabase () {
  * PostgreSQL cannot be told to pick its own port, and a port found free may be taken before
  * it binds it: a start that fails for that reason is tried again on another port.
  */
-async function startEmbedded (dir: string): Promise<EmbeddedDatabase> {
+async function startEmbedded (dir: string): Promise<EmbeddedPostgres> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startEmbeddedPostgres({ dir, database: 'user_rpc_test' })
+      return await holdEmbeddedPostgres({ dir, database: 'user_rpc_test' })
     } catch (error) {
       // The error carries the server log's last lines.
       const inUse = /could not bind|Address already in use/i.test((error as Error).message)

@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createDatabase, startPgBouncer, startPrimary, withClient, type Bouncer, type PostgresServer } from '../scripts/postgres-topology.js'
+import { createDatabaseOnServer, startPgBouncer, startPrimary, withClient, type Bouncer, type PostgresServer } from '../scripts/postgres-topology.js'
 import { callOnNewConnection } from './support/clients.js'
 import { uniqueLogin } from './support/database.js'
 import { killLeftoverServices, startService, type ServiceProcess } from './support/processes.js'
@@ -26,7 +26,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'user-rpc-idem-'))
   await chmod(root, 0o755)
   primary = await startPrimary({ root, fast: true })
-  await createDatabase(primary, DATABASE)
+  await createDatabaseOnServer(primary, DATABASE)
   bouncer = await startPgBouncer({ root, server: primary, users: { postgres: ADMIN_PASSWORD }, poolSize: 4 })
   service = await startService({
     DATABASE_URL: bouncer.url(DATABASE),

@@ -8,9 +8,8 @@ import { appendFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { acquireEmbeddedPostgres } from '../src/db/embedded-postgres.js'
 import { shippedMigrations } from '../src/db/migration-state.js'
-import { freePort } from '../src/db/embedded/port-choice.js'
+import { freePort, holdEmbeddedPostgres } from '../src/dev-database/index.js'
 import { fetchRpc, request } from './support/clients.js'
 import { adminDatabaseUrl, adminQuery, testDatabaseUrl, uniqueLogin, waitFor, withDatabase } from './support/database.js'
 import { startService } from './support/processes.js'
@@ -29,7 +28,7 @@ const prisma = (args: string[], extra: Record<string, string> = {}, cwd?: string
 
 /** Rows of a query on the embedded database, joined (or started) for the query alone. */
 async function embeddedQuery (sql: string, dataDir = dir) {
-  const server = await acquireEmbeddedPostgres({ dir: dataDir })
+  const server = await holdEmbeddedPostgres({ dir: dataDir })
   const client = new pg.Client({ connectionString: server.url })
   try {
     await client.connect()

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  createDatabase,
+  createDatabaseOnServer,
   startPgBouncer,
   startPrimary,
   startReplica,
@@ -63,7 +63,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'user-rpc-scale-'))
   await chmod(root, 0o755)
   primary = await startPrimary({ root, fast: true })
-  await createDatabase(primary, DATABASE)
+  await createDatabaseOnServer(primary, DATABASE)
   // Least privilege: the runtime's role reads and writes rows; only the owner changes the schema.
   await withClient(primary.url(DATABASE), (client) => client.query(`
     CREATE ROLE ${APP_ROLE} LOGIN;

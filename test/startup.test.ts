@@ -58,9 +58,9 @@ describe.concurrent('the process starting', { timeout: 120_000 }, () => {
     const folder = await mkdtemp(join(tmpdir(), 'user-rpc-exit-code-'))
     await chmod(folder, 0o755)
     const script = `
-      const { startEmbeddedPostgres } = await import(${JSON.stringify(join(projectRoot, 'dist', 'db', 'embedded-postgres.js'))})
-      const server = await startEmbeddedPostgres({ dir: ${JSON.stringify(join(folder, 'postgres'))} })
-      await server.stop()
+      const { holdEmbeddedPostgres } = await import(${JSON.stringify(join(projectRoot, 'dist', 'dev-database', 'index.js'))})
+      const server = await holdEmbeddedPostgres({ dir: ${JSON.stringify(join(folder, 'postgres'))} })
+      await server.release()
       process.exitCode = 3`
     try {
       const outcome = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 120_000 })

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createDatabase, type DatabaseHandle } from '../src/db/prisma-client.js'
+import { openDatabase, type DatabaseHandle } from '../src/db/prisma-client.js'
 import { runInTransaction } from '../src/rpc/transaction.js'
 import { buildTestApp, call, endedAfterAll, listen, post, readMetric, request, type TestApp } from './support/clients.js'
 import {
@@ -27,7 +27,7 @@ import {
 describe('the transaction wrapper (src/rpc/transaction.ts)', () => {
   let database: DatabaseHandle
   beforeAll(() => {
-    database = createDatabase({ url: testDatabaseUrl(), max: 4, connectTimeoutMs: 30_000, preparedStatements: true })
+    database = openDatabase({ url: testDatabaseUrl(), max: 4, connectTimeoutMs: 30_000, preparedStatements: true })
   })
   afterAll(async () => { await database.close() })
 

@@ -78,3 +78,13 @@ export function isUnavailable (error: unknown): boolean {
   }
   return false
 }
+
+/**
+ * An error's code and first line: enough for a log line that must stay short, without the
+ * connection details Prisma may add below it.
+ */
+export function describeError (error: unknown): string {
+  const { code, message } = error as { code?: unknown, message?: unknown }
+  const firstLine = typeof message === 'string' ? message.split('\n', 1)[0] : String(error)
+  return typeof code === 'string' ? `${code}: ${firstLine}` : `${firstLine}`
+}

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type pg from 'pg'
 import type { Config } from '../config.js'
-import { createDatabase, type Database, type DatabaseHandle } from './prisma-client.js'
+import { openDatabase, type Database, type DatabaseHandle } from './prisma-client.js'
 import { createReadRouting, serverName, type ReadRouting } from './read-routing.js'
 
 declare module 'fastify' {
@@ -27,7 +27,7 @@ export interface DatabasePluginOptions {
  */
 export default fp<DatabasePluginOptions>(async (app, { config, url }) => {
   let closing = false
-  const open = (target: string, onLost: (error: Error) => void): DatabaseHandle => createDatabase({
+  const open = (target: string, onLost: (error: Error) => void): DatabaseHandle => openDatabase({
     url: target,
     max: config.DATABASE_POOL_MAX,
     connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,

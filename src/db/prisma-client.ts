@@ -26,7 +26,7 @@ export interface PoolOptions {
  * so its counters can be read and so a connection wait is bounded by
  * `connectionTimeoutMillis`: an exhausted pool or an unreachable server fails fast.
  */
-export function createDatabase (options: PoolOptions): DatabaseHandle {
+export function openDatabase (options: PoolOptions): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.max,

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
-import { isUnavailable } from './database-errors.js'
+import { describeError, isUnavailable } from './database-errors.js'
 import type { DatabaseHandle } from './prisma-client.js'
 
 type Work<R> = (tx: Prisma.TransactionClient) => Promise<R>
@@ -86,7 +86,7 @@ export function createReadRouting ({ primary, replicas: named, retryMs, log }: R
     if (!replica.up) return
     replica.up = false
     replica.since = Date.now()
-    replica.reason = describe(error)
+    replica.reason = describeError(error)
     log.warn({ replica: replica.name, reason: replica.reason }, 'replica unavailable: its reads go to the primary until it answers again')
     scheduleProbe(replica)
   }
@@ -173,11 +173,4 @@ export type ReadRouting = ReturnType<typeof createReadRouting>
 export function serverName (url: string): string {
   const { hostname, port } = new URL(url)
   return `${hostname}:${port || '5432'}`
-}
-
-/** An error's code and first line, without the connection details Prisma may add. */
-function describe (error: unknown): string {
-  const { code, message } = error as { code?: unknown, message?: unknown }
-  const firstLine = typeof message === 'string' ? message.split('\n', 1)[0] : String(error)
-  return typeof code === 'string' ? `${code}: ${firstLine}` : `${firstLine}`
 }

@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import type { Config } from '../config.js'
-import { superviseEmbeddedPostgres } from './embedded-supervisor.js'
 import { pendingMigrations, shippedMigrations } from './migration-state.js'
 import { migrateDeploy } from './migrate.js'
 
@@ -27,8 +26,8 @@ export async function resolveDatabase (config: Config, log: FastifyBaseLogger, o
   }
   // Imported here only: with DATABASE_URL set, the service never loads the embedded server's
   // code, whose package the runtime image leaves out.
-  const { acquireEmbeddedPostgres } = await import('./embedded-postgres.js')
-  const server = await acquireEmbeddedPostgres({
+  const { holdEmbeddedPostgres, superviseEmbeddedPostgres } = await import('../dev-database/index.js')
+  const server = await holdEmbeddedPostgres({
     dir: config.EMBEDDED_DATABASE_DIR,
     port: config.EMBEDDED_DATABASE_PORT,
     notice: (line) => log.warn(line),

@@ -25,8 +25,8 @@ export async function toolDatabase (environment = readEnvironment()): Promise<To
   const config = loadToolConfig(environment)
   const given = config.DIRECT_DATABASE_URL ?? config.DATABASE_URL
   if (given) return { url: given, startedHere: false, release: async () => {} }
-  const { acquireEmbeddedPostgres } = await import('./embedded-postgres.js')
-  const server = await acquireEmbeddedPostgres({
+  const { holdEmbeddedPostgres } = await import('../dev-database/index.js')
+  const server = await holdEmbeddedPostgres({
     dir: config.EMBEDDED_DATABASE_DIR,
     port: config.EMBEDDED_DATABASE_PORT,
     notice: (line) => process.stderr.write(`${line}\n`),

@@ -23,6 +23,12 @@ export const ErrorCode = {
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode]
 
+/**
+ * Codes that say the call did nothing (its transaction rolled back) and may succeed if sent
+ * again. The client package's RETRYABLE_CODES is generated from this (npm run generate:client).
+ */
+export const retryableCodes: readonly ErrorCodeValue[] = [ErrorCode.TransactionConflict, ErrorCode.Unavailable]
+
 /** What the OpenRPC document says of each code. */
 export const errorDescriptions: Record<ErrorCodeValue, string> = {
   [ErrorCode.ParseError]: 'Parse error: the body is not valid JSON',

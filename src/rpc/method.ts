@@ -73,8 +73,3 @@ export type AnyMethodDefinition = MethodDefinition<any, any>
 
 /** Methods by name: the name is the key, so a definition cannot disagree with it. */
 export type MethodTable = Record<string, AnyMethodDefinition>
-
-/** The client-side contract: method name → (params) => result, for json-rpc-2.0's typed client. */
-export type MethodsOf<Table extends MethodTable> = {
-  [K in keyof Table & string]: (params: z.input<Table[K]['params']>) => z.output<Table[K]['result']>
-}

@@ -6,7 +6,7 @@ import {
   type JSONRPCServerMiddleware,
 } from 'json-rpc-2.0'
 import pLimit from 'p-limit'
-import { isUnavailable, statementLostByPooler } from '../db/database-errors.js'
+import { describeError, isUnavailable, statementLostByPooler } from '../db/database-errors.js'
 import type { Prisma } from '../generated/prisma/client.js'
 import { ErrorCode, internalError, invalidRequest, RpcError, unavailable } from './errors.js'
 import { answerOnce, IDEMPOTENCY_KEY_PARAM } from './idempotency.js'
@@ -254,16 +254,9 @@ function toRpcError (error: unknown, log: FastifyBaseLogger, method: string): Rp
   }
   if (isUnavailable(error)) {
     // No stack: under overload every refused call says this, and the code says enough.
-    log.warn({ rpcMethod: method, reason: describe(error) }, 'database unavailable')
+    log.warn({ rpcMethod: method, reason: describeError(error) }, 'database unavailable')
     return unavailable()
   }
   log.error({ err: error, rpcMethod: method }, 'rpc call failed')
   return internalError()
-}
-
-/** An error's code and first line: enough for a log line that must stay short. */
-function describe (error: unknown): string {
-  const { code, message } = error as { code?: unknown, message?: unknown }
-  const firstLine = typeof message === 'string' ? message.split('\n', 1)[0] : String(error)
-  return typeof code === 'string' ? `${code}: ${firstLine}` : `${firstLine}`
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { ErrorCode } from '../rpc/errors.js'
 import { idempotencyKeySchema } from '../rpc/idempotency.js'
-import { defineMethod, type MethodsOf } from '../rpc/method.js'
+import { defineMethod } from '../rpc/method.js'
 import { decodeCursor, encodeCursor } from '../rpc/cursor.js'
 import { userNotFound } from './user-errors.js'
 import { userRepository, type UserRecord } from './user-repository.js'
@@ -221,5 +221,3 @@ export const userMethods = {
     },
   }),
 }
-
-export type UserMethods = MethodsOf<typeof userMethods>

