@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { migrateDeploy } from '../src/db/migrate.js'
+import { shippedMigrations } from '../src/db/migration-state.js'
 import { buildTestApp, type TestApp } from './support/clients.js'
 import { adminDatabaseUrl, adminQuery, startDatabaseProxy, uniqueName, withDatabase, type DatabaseProxy } from './support/database.js'
 
@@ -53,7 +54,7 @@ describe('/readyz and migrations', { timeout: 120_000 }, () => {
   it('when migrations are pending, then 503 names them; after prisma migrate deploy, 200', async () => {
     const app = await service({}, url)
     const pending = await get(app, '/readyz')
-    expect(pending).toEqual({ status: 503, body: { status: 'unavailable', reason: 'migrations pending', pending: [expect.stringMatching(/_init$/)] } })
+    expect(pending).toEqual({ status: 503, body: { status: 'unavailable', reason: 'migrations pending', pending: await shippedMigrations() } })
 
     await migrateDeploy(url)
     expect(await get(app, '/readyz')).toEqual({ status: 200, body: { status: 'ok' } })

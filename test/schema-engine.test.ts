@@ -185,7 +185,7 @@ describe('offline schema engine', { timeout: 240_000 }, () => {
     const result = await prisma(diff, { DATABASE_URL: mainUrl, SHADOW_DATABASE_URL: shadowUrl })
     expect(result.code).toBe(0)
     const tables = await query(shadowUrl, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-    expect(tables.map((row) => row.tablename)).toEqual(['users'])
+    expect(tables.map((row) => row.tablename)).toEqual(['idempotency_keys', 'users'])
 
     // The same database under another spelling of its URL.
     const mainAgain = new URL(mainUrl)
