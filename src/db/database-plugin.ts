@@ -1,13 +1,12 @@
 import fp from 'fastify-plugin'
 import type pg from 'pg'
 import type { Config } from '../config.js'
-import { openDatabase, type Database, type DatabaseHandle } from './prisma-client.js'
+import { openDatabase, type DatabaseHandle } from './prisma-client.js'
 import { createReadRouting, serverName, type ReadRouting } from './read-routing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The primary's Prisma client. */
-    db: Database
+    /** The primary's pool, for readiness and pool metrics. */
     dbPool: pg.Pool
     /** Which database each call runs on (the primary, or a replica for reads), and the replicas' state. */
     dbRouting: ReadRouting
@@ -56,7 +55,6 @@ export default fp<DatabasePluginOptions>(async (app, { config, url }) => {
     app.log.warn({ reason: (error as Error).message }, 'database not reachable at start')
   }
   await routing.warmUp()
-  app.decorate('db', database.prisma)
   app.decorate('dbPool', database.pool)
   app.decorate('dbRouting', routing)
   app.addHook('onClose', async () => {
