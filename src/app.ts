@@ -6,13 +6,13 @@ import type { Registry } from 'prom-client'
 import type { Config } from './config.js'
 import databasePlugin from './db/database-plugin.js'
 import { projectRoot } from './paths.js'
-import { registerApiKeys } from './plugins/api-keys.js'
-import { registerConsistency } from './plugins/consistency.js'
-import { registerHealthRoutes } from './plugins/health.js'
-import { registerIdempotencyExpiry } from './plugins/idempotency-expiry.js'
-import { registerIdempotencyKey } from './plugins/idempotency-key.js'
-import { createMetrics, registerMetricsRoute, type MetricsRenderer } from './plugins/metrics.js'
-import { registerRateLimits } from './plugins/rate-limits.js'
+import { apiKeys } from './plugins/api-keys.js'
+import { consistency } from './plugins/consistency.js'
+import { health } from './plugins/health.js'
+import { idempotencyExpiry } from './plugins/idempotency-expiry.js'
+import { idempotencyKeyHeader } from './plugins/idempotency-key.js'
+import { metrics, type MetricsRenderer } from './plugins/metrics.js'
+import { rateLimits } from './plugins/rate-limits.js'
 import { answerClientError, rpcRoute } from './rpc/http-route.js'
 import { buildOpenRpcDocument } from './rpc/openrpc.js'
 import { createRpcServer } from './rpc/rpc-server.js'
@@ -91,9 +91,8 @@ export async function buildApp ({ config, databaseUrl, logger, shareMetrics }: A
   })
 
   await app.register(databasePlugin, { config, url: databaseUrl })
-  const metrics = createMetrics(app.dbPool, app.dbRouting)
-  await registerMetricsRoute(app, metrics, config.METRICS_TOKEN, shareMetrics?.(metrics.registry))
-  await registerHealthRoutes(app, app.dbPool, config.READINESS_TIMEOUT_MS, app.dbRouting.replicaStates)
+  await app.register(metrics, { token: config.METRICS_TOKEN, shareMetrics })
+  await app.register(health, { timeoutMs: config.READINESS_TIMEOUT_MS })
 
   const document = buildOpenRpcDocument(methods, {
     title: 'user-rpc',
@@ -113,24 +112,24 @@ export async function buildApp ({ config, databaseUrl, logger, shareMetrics }: A
     batchConcurrency: config.RPC_BATCH_CONCURRENCY,
     maxInFlight: config.RPC_MAX_IN_FLIGHT,
     discover: () => document,
-    observer: metrics.observer,
+    observer: app.metrics.observer,
     idempotencyTtlMs: config.IDEMPOTENCY_TTL_HOURS * 3_600_000,
   })
   // Runs before the database plugin's onClose (hooks close in reverse order): a call whose
   // client has gone still finishes before the pool it needs is ended.
   app.addHook('onClose', async () => { await rpc.drain() })
-  await registerIdempotencyExpiry(app, { ttlHours: config.IDEMPOTENCY_TTL_HOURS })
+  await app.register(idempotencyExpiry, { ttlHours: config.IDEMPOTENCY_TTL_HOURS })
 
   // Keys and rate limits guard /rpc (and the XML-RPC bridge, when on); health and metrics stay cheap and open.
   await app.register(async (scope) => {
-    await registerRateLimits(scope, {
+    await scope.register(rateLimits, {
       windowMs: config.RATE_LIMIT_WINDOW_MS,
       perIp: config.RATE_LIMIT_PER_IP,
       perKey: config.RATE_LIMIT_PER_KEY,
     })
-    await registerApiKeys(scope, config.API_KEYS)
-    await registerConsistency(scope)
-    await registerIdempotencyKey(scope)
+    await scope.register(apiKeys, { keys: config.API_KEYS })
+    await scope.register(consistency)
+    await scope.register(idempotencyKeyHeader)
     await scope.register(rpcRoute, { rpc, path: '/rpc', bodyLimit: config.RPC_BODY_LIMIT_BYTES })
     if (config.XMLRPC_PATH) await scope.register(xmlRpcRoute, { rpc, path: config.XMLRPC_PATH, bodyLimit: config.RPC_BODY_LIMIT_BYTES })
   })

@@ -1,16 +1,15 @@
 import cluster, { type Worker } from 'node:cluster'
-import closeWithGrace from 'close-with-grace'
 import type { FastifyBaseLogger } from 'fastify'
 import { AggregatorRegistry, type Registry } from 'prom-client'
 import type { Config } from './config.js'
-import { resolveDatabase, type ResolvedDatabase } from './db/resolve-database.js'
 import type { MetricsRenderer } from './plugins/metrics.js'
 
 /**
  * WORKERS > 1: this process becomes the primary of a node:cluster. It resolves the database
- * once (starts and migrates the embedded one, or migrates DATABASE_URL when MIGRATE_ON_START
- * says so) and forks the workers, each of which is the ordinary single-process service
- * (server.ts) on the resolved URL, sharing the port through the primary. app.ts never knows.
+ * once (server.ts: starts and migrates the embedded one, or migrates DATABASE_URL when
+ * MIGRATE_ON_START says so) and forks the workers, each of which is the ordinary
+ * single-process service (server.ts) on the resolved URL, sharing the port through the
+ * primary. app.ts never knows.
  *
  * - A worker that dies is replaced after a backoff (200 ms, doubling, at most 10 s); more
  *   than RESTART_LIMIT deaths within a minute is a crash loop, and the primary stops
@@ -53,17 +52,30 @@ export function runsWorkers (config: Config): boolean {
   return config.WORKERS > 1 && cluster.isPrimary
 }
 
+/** What a process serves once its database is resolved: the app on the port, or a group of workers. */
+export interface Serving {
+  /** Resolves once the port is served. */
+  start: (databaseUrl: string) => Promise<void>
+  /** Drains and stops; before start, or called again, it does what is left (nothing). */
+  close: () => Promise<void>
+  /** What close needs beyond SHUTDOWN_GRACE_MS. */
+  stopMs: number
+  shutdownLine: string
+  shutdownFields: () => Record<string, unknown>
+  readyFields: Record<string, unknown>
+}
+
 /**
- * The primary: database, workers, replacement, and the drain on shutdown. It serves no
- * request itself. Resolves once every worker listens.
+ * The primary's side: forks the workers, replaces one that dies, answers their metrics
+ * requests, and drains them all on close. It serves no request itself. `onCrashLoop` is
+ * told when workers die too often to go on.
  */
-export async function runPrimary (config: Config, log: FastifyBaseLogger): Promise<void> {
-  const started = performance.now()
+export function workerGroup (config: Config, log: FastifyBaseLogger, onCrashLoop: (error: Error) => void): Serving {
   const workers = new Set<Worker>()
   // Listening, so past the point where they follow the primary's messages.
-  const serving = new WeakSet<Worker>()
+  const listening = new WeakSet<Worker>()
   const deaths: number[] = []
-  let database: ResolvedDatabase | undefined
+  let databaseUrl: string | undefined
   let ready = false
   let stopping = false
 
@@ -71,13 +83,13 @@ export async function runPrimary (config: Config, log: FastifyBaseLogger): Promi
     if (worker.isDead()) return resolve()
     worker.once('exit', () => resolve())
     // One still starting may not listen for messages yet; a signal stops it either way.
-    if (serving.has(worker) && worker.isConnected()) worker.send({ type: SHUTDOWN })
+    if (listening.has(worker) && worker.isConnected()) worker.send({ type: SHUTDOWN })
     else worker.process.kill('SIGTERM')
   })))
 
   // Once, whichever path gets here first (a signal, a failed start, a crash loop).
   let stopped: Promise<void> | undefined
-  const shutdown = () => {
+  const close = () => {
     stopping = true
     stopped ??= (async () => {
       // Each worker ends its own drain within SHUTDOWN_GRACE_MS; this only guards against one
@@ -85,25 +97,8 @@ export async function runPrimary (config: Config, log: FastifyBaseLogger): Promi
       const late = setTimeout(() => { for (const worker of workers) worker.process.kill('SIGKILL') }, config.SHUTDOWN_GRACE_MS + 2_000)
       await stopWorkers()
       clearTimeout(late)
-      await database?.stop()
     })()
     return stopped
-  }
-
-  // Installed first, so a signal during start-up still stops an embedded PostgreSQL.
-  const grace = closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS + PRIMARY_STOP_MS, logger: log }, async ({ signal, err }) => {
-    if (err) log.error({ err }, 'closing after an unexpected error')
-    else log.info({ signal, workers: workers.size }, 'shutting down: draining every worker')
-    await shutdown()
-    log.info('shut down cleanly')
-  })
-
-  const giveUp = async (reason: string) => {
-    if (stopping) return
-    grace.uninstall()
-    log.fatal(reason)
-    await shutdown()
-    process.exit(1)
   }
 
   const fork = (url: string) => new Promise<Worker>((resolve, reject) => {
@@ -111,7 +106,7 @@ export async function runPrimary (config: Config, log: FastifyBaseLogger): Promi
     const worker = cluster.fork({ DATABASE_URL: url, MIGRATE_ON_START: 'false' })
     workers.add(worker)
     worker.once('listening', () => {
-      serving.add(worker)
+      listening.add(worker)
       log.info({ worker: worker.id, pid: worker.process.pid }, 'worker listening')
       resolve(worker)
     })
@@ -126,14 +121,16 @@ export async function runPrimary (config: Config, log: FastifyBaseLogger): Promi
     recent.push(now)
     deaths.splice(0, deaths.length, ...recent)
     if (recent.length > RESTART_LIMIT) {
-      giveUp(`${recent.length} worker deaths within ${RESTART_WINDOW_MS / 1000} s: stopping`).catch((error) => log.error({ err: error }, 'could not stop cleanly'))
+      const reason = `${recent.length} worker deaths within ${RESTART_WINDOW_MS / 1000} s: stopping`
+      log.fatal(reason)
+      onCrashLoop(new Error(reason))
       return
     }
     const delayMs = restartDelayMs(recent.length)
     log.error({ worker: worker.id, pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died: starting a replacement')
     setTimeout(() => {
       // A replacement that dies before it listens is one more death, handled above.
-      if (!stopping && database) fork(database.url).catch(() => {})
+      if (!stopping && databaseUrl) fork(databaseUrl).catch(() => {})
     }, delayMs).unref()
   })
 
@@ -149,26 +146,18 @@ export async function runPrimary (config: Config, log: FastifyBaseLogger): Promi
     )
   })
 
-  try {
-    // An embedded PostgreSQL that cannot be restarted ends the whole group, as it ends a lone service.
-    database = await resolveDatabase(config, log, (error) => {
-      giveUp(`embedded PostgreSQL lost: ${error.message}`).catch((failure) => log.error({ err: failure }, 'could not stop cleanly'))
-    })
-    const url = database.url
-    await Promise.all(Array.from({ length: config.WORKERS }, () => fork(url)))
-  } catch (error) {
-    // A signal during start-up stops the workers too; the graceful close then owns the exit.
-    if (stopping) return
-    log.fatal({ err: error }, 'user-rpc could not start')
-    grace.uninstall()
-    await shutdown()
-    process.exit(1)
+  return {
+    start: async (url) => {
+      databaseUrl = url
+      await Promise.all(Array.from({ length: config.WORKERS }, () => fork(url)))
+      ready = true
+    },
+    close,
+    stopMs: PRIMARY_STOP_MS,
+    shutdownLine: 'shutting down: draining every worker',
+    shutdownFields: () => ({ workers: workers.size }),
+    readyFields: { workers: config.WORKERS },
   }
-  ready = true
-  if (config.API_KEYS.length === 0) {
-    log.warn('NO API KEYS CONFIGURED: anyone who can reach this service may read and write users. Set API_KEYS (see README) before exposing it.')
-  }
-  log.info({ workers: config.WORKERS, startupMs: Math.round(performance.now() - started) }, 'user-rpc ready')
 }
 
 /** What server.ts does differently in a cluster worker. */

@@ -6,8 +6,9 @@ import { createReadRouting, serverName, type ReadRouting } from './read-routing.
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The primary's Prisma client. */
+    /** The primary's Prisma client, for work outside calls (the idempotency keys' expiry). */
     db: Database
+    /** The primary's pool, for readiness and pool metrics. */
     dbPool: pg.Pool
     /** Which database each call runs on (the primary, or a replica for reads), and the replicas' state. */
     dbRouting: ReadRouting

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import bearerAuth from '@fastify/bearer-auth'
-import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import type { ApiKeySpec } from '../config.js'
 import { ErrorCode, RpcError } from '../rpc/errors.js'
 import type { Caller } from '../rpc/method.js'
@@ -33,12 +33,17 @@ export function createKeyring (keys: ApiKeySpec[]) {
   }
 }
 
+export interface ApiKeysOptions {
+  keys: ApiKeySpec[]
+}
+
 /**
  * Bearer API keys on the routes registered after this in the same scope: a missing or
  * unknown key is HTTP 401 with a JSON-RPC error body (-32001). Which methods a key may call
- * is decided per call (a read-only key gets -32003 for a write), in rpc-server.ts.
+ * is decided per call (a read-only key gets -32003 for a write), in rpc-server.ts. Sets
+ * `request.caller`, which the RPC routes read.
  */
-export async function registerApiKeys (app: FastifyInstance, keys: ApiKeySpec[]) {
+export const apiKeys = fp<ApiKeysOptions>(async (app, { keys }) => {
   app.decorateRequest('caller', null as unknown as Caller)
   if (keys.length === 0) {
     app.addHook('onRequest', async (request) => { request.caller = OPEN_ACCESS })
@@ -57,4 +62,4 @@ export async function registerApiKeys (app: FastifyInstance, keys: ApiKeySpec[])
     contentType: 'application/json; charset=utf-8',
     errorResponse: () => new RpcError(ErrorCode.Unauthorized, 'Unauthorized: send Authorization: Bearer <API key>').toResponse(null) as never,
   })
-}
+}, { name: 'api-keys' })

@@ -1,6 +1,5 @@
-import type { FastifyInstance } from 'fastify'
-import { ErrorCode } from '../rpc/errors.js'
-import { HttpRpcError } from '../rpc/http-route.js'
+import fp from 'fastify-plugin'
+import { ErrorCode, HttpRpcError } from '../rpc/errors.js'
 import type { Consistency } from '../rpc/transaction.js'
 
 declare module 'fastify' {
@@ -18,7 +17,7 @@ const HEADER = 'x-consistency'
  * not know the deployment. Any other value is HTTP 400 with a -32600 body: a typo must not
  * quietly read stale data.
  */
-export async function registerConsistency (app: FastifyInstance) {
+export const consistency = fp(async (app) => {
   app.decorateRequest('consistency', 'eventual')
   app.addHook('onRequest', async (request) => {
     const given = request.headers[HEADER]
@@ -29,4 +28,4 @@ export async function registerConsistency (app: FastifyInstance) {
     }
     request.consistency = value
   })
-}
+}, { name: 'consistency' })

@@ -1,7 +1,5 @@
-import type { FastifyInstance } from 'fastify'
-import type pg from 'pg'
+import fp from 'fastify-plugin'
 import { pendingMigrations, shippedMigrations } from '../db/migration-state.js'
-import type { ReplicaState } from '../db/read-routing.js'
 
 function withTimeout<T> (work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -20,10 +18,16 @@ function withTimeout<T> (work: Promise<T>, ms: number): Promise<T> {
  * state is what the last read or probe found). A replica that is down never fails
  * readiness: its reads go to the primary, which is what readiness is about.
  */
-export async function registerHealthRoutes (app: FastifyInstance, pool: pg.Pool, timeoutMs: number, replicaStates: () => ReplicaState[] = () => []) {
+export interface HealthOptions {
+  /** READINESS_TIMEOUT_MS. */
+  timeoutMs: number
+}
+
+export const health = fp<HealthOptions>(async (app, { timeoutMs }) => {
+  const pool = app.dbPool
   const expected = await shippedMigrations()
   const details = () => {
-    const replicas = replicaStates()
+    const replicas = app.dbRouting.replicaStates()
     return replicas.length > 0 ? { replicas } : {}
   }
 
@@ -39,4 +43,4 @@ export async function registerHealthRoutes (app: FastifyInstance, pool: pg.Pool,
       return await reply.code(503).send({ status: 'unavailable', reason: 'database not answering', ...details() })
     }
   })
-}
+}, { name: 'health', dependencies: ['database'] })

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToCalls } from 'node:timers/promises'
-import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { idempotencyRepository } from '../rpc/idempotency-repository.js'
 
 export interface IdempotencyExpiryOptions {
@@ -22,7 +22,7 @@ const HOUR = 3_600_000
  * them out of each other's way. A sweep that fails (database down) is logged and tried at the
  * next turn.
  */
-export async function registerIdempotencyExpiry (app: FastifyInstance, options: IdempotencyExpiryOptions) {
+export const idempotencyExpiry = fp<IdempotencyExpiryOptions>(async (app, options) => {
   const intervalMs = options.intervalMs ?? FIVE_MINUTES
   const chunk = options.chunk ?? 1000
   let running: Promise<void> | undefined
@@ -58,4 +58,4 @@ export async function registerIdempotencyExpiry (app: FastifyInstance, options: 
     clearInterval(timer)
     await running
   })
-}
+}, { name: 'idempotency-expiry', dependencies: ['database'] })

@@ -1,7 +1,6 @@
-import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { parseItem } from 'structured-headers'
-import { ErrorCode } from '../rpc/errors.js'
-import { HttpRpcError } from '../rpc/http-route.js'
+import { ErrorCode, HttpRpcError } from '../rpc/errors.js'
 import { idempotencyKeySchema } from '../rpc/idempotency.js'
 
 declare module 'fastify' {
@@ -22,7 +21,7 @@ const refuse = (reason: string) => new HttpRpcError(400, ErrorCode.InvalidReques
  * service could not store exactly is HTTP 400 with a -32600 body, so that a caller who meant to
  * retry safely is never quietly left without a key.
  */
-export async function registerIdempotencyKey (app: FastifyInstance) {
+export const idempotencyKeyHeader = fp(async (app) => {
   app.decorateRequest('idempotencyKey', undefined)
   app.addHook('onRequest', async (request) => {
     const given = request.headers[HEADER]
@@ -33,7 +32,7 @@ export async function registerIdempotencyKey (app: FastifyInstance) {
     if (!checked.success) throw refuse(`Idempotency-Key: ${checked.error.issues[0]?.message ?? 'invalid'}`)
     request.idempotencyKey = checked.data
   })
-}
+}, { name: 'idempotency-key-header' })
 
 /** A quoted Structured Field string's text; anything else quoted is refused. */
 function unquote (text: string): string {

@@ -1,16 +1,23 @@
 import bearerAuth from '@fastify/bearer-auth'
-import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import type pg from 'pg'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { ReadRouting } from '../db/read-routing.js'
 import type { RpcObserver } from '../rpc/rpc-server.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's registry, and the observer the RPC server reports calls and retries to. */
+    metrics: Metrics
+  }
+}
 
 /**
  * Prometheus metrics, one registry per app (tests build many apps in one process):
  * calls by method, outcome and transport, call latency, transaction retries, pool usage and the
  * process metrics prom-client collects by default; with replicas, where reads went.
  */
-export function createMetrics (pool: pg.Pool, routing?: ReadRouting) {
+function createMetrics (pool: pg.Pool, routing?: ReadRouting) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
 
@@ -116,12 +123,29 @@ export type Metrics = ReturnType<typeof createMetrics>
 /** Renders the text GET /metrics answers with; by default this process's registry alone. */
 export type MetricsRenderer = () => Promise<string>
 
-/** GET /metrics; with a token set, only `Authorization: Bearer <token>` may scrape. */
-export async function registerMetricsRoute (app: FastifyInstance, metrics: Metrics, token: string, render: MetricsRenderer = () => metrics.registry.metrics()) {
+export interface MetricsOptions {
+  /** METRICS_TOKEN: when set, only `Authorization: Bearer <token>` may scrape. */
+  token: string
+  /**
+   * Lets GET /metrics answer for more than this process: given this app's registry, returns
+   * what renders the text. Unset: this app's registry alone.
+   */
+  shareMetrics?: ((registry: Registry) => MetricsRenderer) | undefined
+}
+
+/**
+ * The app's metrics (`app.metrics`) over its database pools, and GET /metrics. The registry
+ * is the app's own and is emptied when the app closes.
+ */
+export const metrics = fp<MetricsOptions>(async (app, { token, shareMetrics }) => {
+  const own = createMetrics(app.dbPool, app.dbRouting)
+  const render: MetricsRenderer = shareMetrics?.(own.registry) ?? (() => own.registry.metrics())
+  app.decorate('metrics', own)
   // A scope of its own, so the token guards /metrics and nothing else.
   await app.register(async (scope) => {
     if (token) await scope.register(bearerAuth, { keys: [token], errorResponse: () => ({ error: 'Unauthorized' }), verifyErrorLogLevel: 'warn' })
     scope.get('/metrics', async (_request, reply) =>
-      reply.type(metrics.registry.contentType).send(await render()))
+      reply.type(own.registry.contentType).send(await render()))
   })
-}
+  app.addHook('onClose', async () => { own.registry.clear() })
+}, { name: 'metrics', dependencies: ['database'] })

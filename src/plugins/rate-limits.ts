@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ErrorCode } from '../rpc/errors.js'
-import { HttpRpcError } from '../rpc/http-route.js'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { ErrorCode, HttpRpcError } from '../rpc/errors.js'
 
 export interface RateLimitSettings {
   windowMs: number
@@ -19,7 +19,7 @@ export interface RateLimitSettings {
  * The plugin's own `rateLimit()` hooks mark a request as checked after the first one, so
  * two limits on one request go through `createRateLimit()` and answer here.
  */
-export async function registerRateLimits (app: FastifyInstance, settings: RateLimitSettings) {
+export const rateLimits = fp<RateLimitSettings>(async (app, settings) => {
   await app.register(rateLimit, { global: false })
 
   const limitBy = (max: number, keyOf: (request: FastifyRequest) => string) => {
@@ -34,4 +34,4 @@ export async function registerRateLimits (app: FastifyInstance, settings: RateLi
 
   if (settings.perIp > 0) app.addHook('onRequest', limitBy(settings.perIp, (request) => `ip:${request.ip}`))
   if (settings.perKey > 0) app.addHook('preHandler', limitBy(settings.perKey, (request) => `key:${request.caller.keyId ?? 'open'}`))
-}
+}, { name: 'rate-limits' })

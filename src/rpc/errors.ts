@@ -69,6 +69,17 @@ export class RpcError extends Error {
   }
 }
 
+/**
+ * An RpcError that ends the HTTP exchange with a status other than 200: a refusal by one of
+ * the hooks guarding the RPC routes (rate limits, X-Consistency), which each route's error
+ * handler answers in its own protocol.
+ */
+export class HttpRpcError extends RpcError {
+  constructor (readonly statusCode: number, code: RpcError['code'], message: string, data?: unknown) {
+    super(code, message, data)
+  }
+}
+
 export const invalidParams = (issues: ParamIssue[]) =>
   new RpcError(ErrorCode.InvalidParams, 'Invalid params', { issues })
 

@@ -2,20 +2,13 @@ import { isUtf8 } from 'node:buffer'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify'
-import { ErrorCode, RpcError } from './errors.js'
+import { ErrorCode, HttpRpcError, RpcError } from './errors.js'
 import { PARSE_FAILED, type RpcServer } from './rpc-server.js'
 
 export interface RpcRouteOptions {
   rpc: RpcServer
   path: string
   bodyLimit: number
-}
-
-/** An RpcError that ends the HTTP exchange with a status other than 200 (a hook's refusal). */
-export class HttpRpcError extends RpcError {
-  constructor (readonly statusCode: number, code: RpcError['code'], message: string, data?: unknown) {
-    super(code, message, data)
-  }
 }
 
 /**

@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify'
-import { ErrorCode } from '../rpc/errors.js'
-import { HttpRpcError } from '../rpc/http-route.js'
+import { ErrorCode, HttpRpcError } from '../rpc/errors.js'
 import type { RpcServer } from '../rpc/rpc-server.js'
 import { createXmlRpcBridge } from './bridge.js'
 import { encodeFault } from './method-response.js'
