@@ -23,7 +23,7 @@ const schema = {
     DATABASE_REPLICA_RETRY_MS: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
     DATABASE_POOL_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     DATABASE_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 2000 },
-    DATABASE_PREPARED_STATEMENTS: { type: 'boolean', default: true },
+    DATABASE_PREPARED_STATEMENTS: { type: 'boolean', default: false },
     EMBEDDED_DATABASE_DIR: { type: 'string', minLength: 1, default: '.data/postgres' },
     EMBEDDED_DATABASE_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
     EMBEDDED_DATABASE_RESTARTS: { type: 'integer', minimum: 0, maximum: 100, default: 5 },

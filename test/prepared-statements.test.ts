@@ -16,8 +16,8 @@ async function namedStatements (app: TestApp): Promise<string[]> {
 }
 
 describe('prepared statements', () => {
-  it('when they are on (the default), then each query shape is prepared once on a connection and reused', async () => {
-    const app = await buildTestApp({ DATABASE_POOL_MAX: '1' })
+  it('when they are on, then each query shape is prepared once on a connection and reused', async () => {
+    const app = await buildTestApp({ DATABASE_POOL_MAX: '1', DATABASE_PREPARED_STATEMENTS: 'true' })
     apps.push(app)
     const created = await call(app, 'user.create', { login: uniqueLogin('ps') })
     for (let i = 0; i < 3; i++) {
@@ -31,8 +31,8 @@ describe('prepared statements', () => {
     expect(statements.some((sql) => /^(BEGIN|COMMIT)/i.test(sql))).toBe(false)
   })
 
-  it('when DATABASE_PREPARED_STATEMENTS is false (PgBouncer before 1.21), then nothing is prepared', async () => {
-    const app = await buildTestApp({ DATABASE_POOL_MAX: '1', DATABASE_PREPARED_STATEMENTS: 'false' })
+  it('when DATABASE_PREPARED_STATEMENTS is unset (false, the default: PgBouncer before 1.21 needs it), then nothing is prepared', async () => {
+    const app = await buildTestApp({ DATABASE_POOL_MAX: '1' })
     apps.push(app)
     const created = await call(app, 'user.create', { login: uniqueLogin('ps') })
     expect((await call(app, 'user.get', { id: created.body.result.id })).body.result.id).toBe(created.body.result.id)
