@@ -7,12 +7,12 @@
  *
  * It runs the load once in a child per lever (Node/V8 flags), sides in turn, and prints per
  * lever: peak RSS, and at the end of the load RSS split by kind of mapping (/proc/self/smaps:
- * the WebAssembly memory of Prisma's query compiler, other anonymous memory, malloc's main
- * arena, code and data mapped from files), V8's committed and used heap, memory outside it
+ * anonymous memory, which holds V8's heap and Prisma's query compiler, malloc's main arena,
+ * code and data mapped from files), V8's committed and used heap, memory outside it
  * (`external`: buffers, the compiler's module), and the time and count of garbage collections
  * per 1,000 calls.
  *
- *   npm run bench:memory     # BENCH_CALLS (default 20000), BENCH_CONCURRENCY (128), BENCH_DATABASE_URL
+ *   npm run bench:memory     # BENCH_CALLS (default 20000), BENCH_CONCURRENCY (128), BENCH_MEMORY_ROUNDS (2), BENCH_DATABASE_URL
  *   BENCH_MEMORY_LEVERS='--max-semi-space-size=1;--max-semi-space-size=16'   # flag sets, ';'-separated
  */
 import { execFile } from 'node:child_process'
@@ -43,18 +43,21 @@ async function compareLevers () {
     await seedUsers(database.url, 100)
     /** @type {Map<string, Record<string, number>[]>} */
     const results = new Map()
-    for (let round = 0; round < 2; round++) {
+    const rounds = Number(process.env.BENCH_MEMORY_ROUNDS ?? 2)
+    for (let round = 0; round < rounds; round++) {
       for (const lever of levers) {
         const { stdout } = await promisify(execFile)(process.execPath, [...lever.split(/\s+/).filter(Boolean), fileURLToPath(import.meta.url)], {
           env: { ...process.env, PRISMA_MEMORY_CHILD_URL: database.url },
           maxBuffer: 1 << 20,
         })
-        results.set(lever, [...(results.get(lever) ?? []), JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}')])
+        const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}')
+        console.error(`bench:memory: ${lever || '(defaults)'}: ${JSON.stringify(result)}`)
+        results.set(lever, [...(results.get(lever) ?? []), result])
       }
     }
-    console.log(`Prisma's memory under ${concurrency} concurrent interactive transactions: Node ${process.version}, ${calls} calls of tx.user.findUnique, pool 10, PostgreSQL ${database.version}; MiB, mean of 2 runs per lever, levers in turn`)
+    console.log(`Prisma's memory under ${concurrency} concurrent interactive transactions: Node ${process.version}, ${calls} calls of tx.user.findUnique, pool 10, PostgreSQL ${database.version}; MiB, mean of ${rounds} run(s) per lever, levers in turn`)
     console.log('')
-    const columns = ['peakRss', 'rss', 'wasm', 'anonymous', 'malloc', 'files', 'heapCommitted', 'heapUsed', 'external', 'gcMsPer1000', 'gcsPer1000']
+    const columns = ['peakRss', 'rss', 'anonymous', 'malloc', 'files', 'heapCommitted', 'heapUsed', 'external', 'gcMsPer1000', 'gcsPer1000']
     console.log(`| Node/V8 flags | ${columns.join(' | ')} |`)
     console.log(`|---|${columns.map(() => '---:').join('|')}|`)
     for (const [lever, runs] of results) {
@@ -89,7 +92,8 @@ async function measureHere (url) {
       while (next < calls) {
         const i = next++
         const id = ids[i % ids.length]
-        if (!await prisma.$transaction((tx) => tx.user.findUnique({ where: { id } }), { timeout: 5000, maxWait: 2000 })) throw new Error(`no user ${id}`)
+        // Bounds far above any wait: 128 callers share 10 connections; this measures memory, not waits.
+        if (!await prisma.$transaction((tx) => tx.user.findUnique({ where: { id } }), { timeout: 60_000, maxWait: 60_000 })) throw new Error(`no user ${id}`)
       }
     }
     await Promise.all(Array.from({ length: concurrency }, run)) // warm-up: JIT, the compiler's caches, connections
@@ -119,22 +123,21 @@ async function measureHere (url) {
 }
 
 /**
- * Resident bytes by kind of mapping, from /proc/self/smaps. V8 reserves each WebAssembly
- * memory as one mapping of several GiB (bounds checks by guard pages), so a mapping that large
- * is the query compiler's memory (only its touched pages are resident); `[heap]` is malloc's
- * main arena; other anonymous mappings hold V8's heap, its code space, malloc's other arenas
- * and buffers; the rest is code and data mapped from files (node itself, shared libraries).
+ * Resident bytes by kind of mapping, from /proc/self/smaps: `[heap]` is malloc's main arena;
+ * other anonymous mappings hold V8's heap and code space, the query compiler's WebAssembly
+ * memory (V8 maps its accessible part apart from its guard reservation, so it cannot be told
+ * from the rest here), malloc's other arenas and buffers; the rest is code and data mapped from
+ * files (node itself, shared libraries).
  */
 async function residentByKind () {
   const text = await readFile('/proc/self/smaps', 'utf8')
-  const split = { wasm: 0, anonymous: 0, malloc: 0, files: 0 }
+  const split = { anonymous: 0, malloc: 0, files: 0 }
   let kind = /** @type {keyof typeof split} */ ('anonymous')
   for (const line of text.split('\n')) {
     const mapping = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
     if (mapping) {
-      const size = Number.parseInt(mapping[2] ?? '0', 16) - Number.parseInt(mapping[1] ?? '0', 16)
       const name = mapping[3] ?? ''
-      kind = size >= 2 ** 32 ? 'wasm' : name === '[heap]' ? 'malloc' : name.startsWith('/') ? 'files' : 'anonymous'
+      kind = name === '[heap]' ? 'malloc' : name.startsWith('/') ? 'files' : 'anonymous'
       continue
     }
     const rss = /^Rss:\s+(\d+) kB$/.exec(line)
