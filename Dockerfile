@@ -12,6 +12,7 @@ FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/client/package.json ./packages/client/
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
@@ -21,10 +22,13 @@ RUN npm run build
 
 # Serving's dependencies only: development ones (--omit=dev) and optional ones (--omit=optional:
 # the schema engine's wasm, and the Prisma CLI, an optional peer of @prisma/client) left out.
+# Every `npm ci` here applies patches/ (package.json's postinstall, patch-package, a dependency
+# for that reason), so the images run the same patched Prisma and pg as the tests and the bench.
 FROM node:24-bookworm-slim AS runtime-modules
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/client/package.json ./packages/client/
+COPY patches ./patches
 RUN npm ci --omit=dev --omit=optional --workspaces=false --no-audit --no-fund
 
 # Serving's dependencies plus the optional ones: the Prisma CLI and the schema engine's wasm.
@@ -32,6 +36,7 @@ FROM node:24-bookworm-slim AS migrate-modules
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/client/package.json ./packages/client/
+COPY patches ./patches
 RUN npm ci --omit=dev --workspaces=false --no-audit --no-fund
 
 # The migrate image: the Prisma CLI on the project's offline schema engine (tools/schema-engine).

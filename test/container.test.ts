@@ -1,11 +1,11 @@
 // docs/operations.md, Container: the images' node_modules, reproduced without a Docker engine: each install
-// stage's own `npm ci` line, read from the Dockerfile, run in an empty folder with what that
-// stage copies. The runtime install must serve and nothing more; the migrate install must
-// migrate.
+// stage's own `COPY` and `npm ci` lines, read from the Dockerfile, run in an empty folder. The
+// runtime install must serve, patched (patches/, docs/performance.md), and nothing more; the
+// migrate install must migrate.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { cp, mkdir, readdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../src/dev-database/index.js'
@@ -15,22 +15,49 @@ import { runProgram, scratchFolder } from './support/tools.js'
 
 const TARGET_MB = 150
 
-/** The `RUN npm ci …` line of a Dockerfile stage. */
-async function installCommand (stage: string): Promise<string> {
+/** A Dockerfile stage's `COPY` lines before its `RUN npm ci …` line, and that line. */
+async function installSteps (stage: string): Promise<{ copies: Array<{ sources: string[], destination: string }>, command: string }> {
   const dockerfile = await readFile(join(projectRoot, 'Dockerfile'), 'utf8')
   const body = dockerfile.split(/^FROM /m).find((part) => new RegExp(`^\\S+ AS ${stage}\\n`).test(part))
-  const command = body?.match(/^RUN (npm ci .*)$/m)?.[1]
-  if (!command) throw new Error(`no RUN npm ci line in the Dockerfile's ${stage} stage`)
-  return command
+  const install = body?.match(/^RUN (npm ci .*)$/m)
+  if (!body || !install?.[1]) throw new Error(`no RUN npm ci line in the Dockerfile's ${stage} stage`)
+  const copies = [...body.slice(0, install.index).matchAll(/^COPY (?!--)(.+)$/gm)].map((line) => {
+    const words = (line[1] ?? '').trim().split(/\s+/)
+    return { sources: words.slice(0, -1), destination: words.at(-1) ?? '.' }
+  })
+  return { copies, command: install[1] }
 }
 
-/** Runs a stage's install in a fresh folder holding the manifests it copies; the folder. */
+/** Runs a stage's install in a fresh folder holding what the stage copies before it; the folder. */
 async function installStage (stage: string, into: string) {
-  await mkdir(join(into, 'packages', 'client'), { recursive: true })
-  for (const file of ['package.json', 'package-lock.json', 'packages/client/package.json']) await cp(join(projectRoot, file), join(into, file))
+  const { copies, command } = await installSteps(stage)
+  for (const { sources, destination } of copies) {
+    for (const source of sources) {
+      const target = destination.endsWith('/') ? join(into, destination, basename(source)) : join(into, destination)
+      await mkdir(dirname(target), { recursive: true })
+      await cp(join(projectRoot, source), target, { recursive: true })
+    }
+  }
   // The registry's packages come from npm's cache when it has them; the command is the Dockerfile's.
-  const installed = await runProgram('sh', ['-c', await installCommand(stage)], { cwd: into, env: { ...process.env, npm_config_prefer_offline: 'true' }, timeoutMs: 600_000 })
+  const installed = await runProgram('sh', ['-c', command], { cwd: into, env: { ...process.env, npm_config_prefer_offline: 'true' }, timeoutMs: 600_000 })
   if (installed.code !== 0) throw new Error(`${stage}: ${installed.stderr}`)
+}
+
+/**
+ * Each file patches/ changes, with the last line the patch adds to it: patch-package applies a
+ * patch whole or fails, so that line being in the installed file means the patch ran.
+ */
+async function patchedLines (): Promise<Array<{ file: string, line: string }>> {
+  const found: Array<{ file: string, line: string }> = []
+  for (const name of await readdir(join(projectRoot, 'patches'))) {
+    const patch = await readFile(join(projectRoot, 'patches', name), 'utf8')
+    for (const part of patch.split(/^diff --git /m).slice(1)) {
+      const file = part.match(/^\+\+\+ b\/(\S+)$/m)?.[1]
+      const line = part.split('\n').filter((text) => text.startsWith('+') && !text.startsWith('+++') && text.trim().length > 1).at(-1)?.slice(1)
+      if (file && line) found.push({ file, line })
+    }
+  }
+  return found
 }
 
 const megabytes = async (folder: string) => Number((await promisify(execFile)('du', ['-sk', folder])).stdout.split('\t')[0]) / 1024
@@ -74,6 +101,12 @@ describe('the runtime image', { timeout: 600_000 }, () => {
     expect(packages).toEqual(expect.arrayContaining(['fastify', '@prisma/client', '@prisma/adapter-pg', 'pg', 'json-rpc-2.0']))
     expect(packages.filter((name) => NOT_FOR_SERVING.includes(name))).toEqual([])
     expect(await megabytes(join(app, 'node_modules'))).toBeLessThan(TARGET_MB)
+  })
+
+  it('when its stage installs, then every patch in patches/ is applied to what it serves with', async () => {
+    const patched = await patchedLines()
+    expect(patched.map(({ file }) => file)).toEqual(expect.arrayContaining(['node_modules/pg/lib/utils.js', 'node_modules/@prisma/client/runtime/client.js']))
+    for (const { file, line } of patched) expect(await readFile(join(app, file), 'utf8'), file).toContain(line)
   })
 
   it('when the service starts from it with DATABASE_URL, then it serves', async () => {

@@ -224,6 +224,27 @@ describe('transactions through the service', () => {
     expect((await readUser(id))?.first_name).toBe('before')
   })
 
+  // Prisma's own start timeout (maxWait), which patches/…+002+transaction-start.patch reworks:
+  // the pool's bound is set far above it, so only maxWait can end the wait.
+  it('when no connection frees up within TX_MAX_WAIT_MS, then the call is answered -32011, and the start it gave up on does not keep the connection', async () => {
+    const app = await service({ DATABASE_POOL_MAX: '1', DATABASE_CONNECT_TIMEOUT_MS: '60000', TX_MAX_WAIT_MS: '300' })
+    const { id } = await insertUser(uniqueLogin('maxwait'), 'before')
+    const lock = await lockRow(id)
+    kept(lock)
+    const holding = call(app, 'user.update', { id, firstName: 'held' })
+    await waitForBlockedCalls(app.applicationName, { by: lock.pid })
+
+    const started = performance.now()
+    const refused = await call(app, 'user.get', { id }, 2)
+    expect(refused.body.error).toEqual({ code: -32011, message: 'Database unavailable', data: { retryable: true } })
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250)
+    await lock.end('COMMIT')
+    expect((await holding).body.result).toMatchObject({ id, firstName: 'held' })
+    // The abandoned start got the pool's only connection once it was free, then rolled back
+    // and released it: were it kept, this call would wait for the 60 s connect timeout.
+    expect((await call(app, 'user.get', { id }, 3)).body.result).toMatchObject({ id, firstName: 'held' })
+  })
+
   it('when 20 calls create one login at once, then exactly one succeeds, the rest get -32009, one row exists', async () => {
     const app = await service({ DATABASE_POOL_MAX: '10' })
     const login = uniqueLogin('race')

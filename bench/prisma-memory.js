@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// @ts-check
+/**
+ * `npm run bench:memory`: where a Prisma process's resident memory goes under 128 concurrent
+ * interactive transactions, the service's path (`tx.user.findUnique`, unnamed statements,
+ * errorFormat 'minimal', a pool of 10), with nothing of HTTP or JSON-RPC.
+ *
+ * It runs the load once in a child per lever (Node/V8 flags), sides in turn, and prints per
+ * lever: peak RSS, and at the end of the load RSS split by kind of mapping (/proc/self/smaps:
+ * anonymous memory, which holds V8's heap and Prisma's query compiler, malloc's main arena,
+ * code and data mapped from files), V8's committed and used heap, memory outside it
+ * (`external`: buffers, the compiler's module), and the time and count of garbage collections
+ * per 1,000 calls.
+ *
+ *   npm run bench:memory     # BENCH_CALLS (default 20000), BENCH_CONCURRENCY (128), BENCH_MEMORY_ROUNDS (2), BENCH_DATABASE_URL
+ *   BENCH_MEMORY_LEVERS='--max-semi-space-size=1;--max-semi-space-size=16'   # flag sets, ';'-separated
+ */
+import { execFile } from 'node:child_process'
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PerformanceObserver } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const calls = Number(process.env.BENCH_CALLS ?? 20_000)
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 128)
+
+if (process.env.PRISMA_MEMORY_CHILD_URL) {
+  console.log(JSON.stringify(await measureHere(process.env.PRISMA_MEMORY_CHILD_URL)))
+} else {
+  await compareLevers()
+}
+
+async function compareLevers () {
+  const { provisionDatabase } = await import('./database.js')
+  const { seedUsers } = await import('./seed.js')
+  const levers = ['', ...(process.env.BENCH_MEMORY_LEVERS ?? '--max-semi-space-size=1;--max-semi-space-size=16').split(';').map((text) => text.trim()).filter(Boolean)]
+  const workDir = await mkdtemp(join(tmpdir(), 'user-rpc-prisma-memory-'))
+  await chmod(workDir, 0o755)
+  const database = await provisionDatabase({ externalUrl: process.env.BENCH_DATABASE_URL, workDir, log: () => {} })
+  try {
+    await seedUsers(database.url, 100)
+    /** @type {Map<string, Record<string, number>[]>} */
+    const results = new Map()
+    const rounds = Number(process.env.BENCH_MEMORY_ROUNDS ?? 2)
+    for (let round = 0; round < rounds; round++) {
+      for (const lever of levers) {
+        const { stdout } = await promisify(execFile)(process.execPath, [...lever.split(/\s+/).filter(Boolean), fileURLToPath(import.meta.url)], {
+          env: { ...process.env, PRISMA_MEMORY_CHILD_URL: database.url },
+          maxBuffer: 1 << 20,
+        })
+        const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}')
+        console.error(`bench:memory: ${lever || '(defaults)'}: ${JSON.stringify(result)}`)
+        results.set(lever, [...(results.get(lever) ?? []), result])
+      }
+    }
+    console.log(`Prisma's memory under ${concurrency} concurrent interactive transactions: Node ${process.version}, ${calls} calls of tx.user.findUnique, pool 10, PostgreSQL ${database.version}; MiB, mean of ${rounds} run(s) per lever, levers in turn`)
+    console.log('')
+    const columns = ['peakRss', 'rss', 'anonymous', 'malloc', 'files', 'heapCommitted', 'heapUsed', 'external', 'gcMsPer1000', 'gcsPer1000']
+    console.log(`| Node/V8 flags | ${columns.join(' | ')} |`)
+    console.log(`|---|${columns.map(() => '---:').join('|')}|`)
+    for (const [lever, runs] of results) {
+      const mean = (/** @type {string} */ key) => runs.reduce((sum, run) => sum + (run[key] ?? 0), 0) / runs.length
+      console.log(`| ${lever || '(defaults)'} | ${columns.map((key) => mean(key).toFixed(1)).join(' | ')} |`)
+    }
+  } finally {
+    await database.stop()
+    await rm(workDir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * The load in this process; memory figures in MiB.
+ * @param {string} url
+ */
+async function measureHere (url) {
+  const { PrismaPg } = await import('@prisma/adapter-pg')
+  const { default: pg } = await import('pg')
+  const { PrismaClient } = await import('../dist/generated/prisma/client.js')
+  const pool = new pg.Pool({ connectionString: url, max: 10 })
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), errorFormat: 'minimal' })
+  const ids = (await pool.query('SELECT id FROM users ORDER BY id LIMIT 100')).rows.map((row) => row.id)
+  let gcMs = 0
+  let gcs = 0
+  const gcObserver = new PerformanceObserver((list) => { for (const entry of list.getEntries()) { gcMs += entry.duration; gcs++ } })
+  let peakRss = 0
+  const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 50)
+  try {
+    let next = 0
+    const run = async () => {
+      while (next < calls) {
+        const i = next++
+        const id = ids[i % ids.length]
+        // Bounds far above any wait: 128 callers share 10 connections; this measures memory, not waits.
+        if (!await prisma.$transaction((tx) => tx.user.findUnique({ where: { id } }), { timeout: 60_000, maxWait: 60_000 })) throw new Error(`no user ${id}`)
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, run)) // warm-up: JIT, the compiler's caches, connections
+    next = 0
+    gcObserver.observe({ entryTypes: ['gc'] })
+    await Promise.all(Array.from({ length: concurrency }, run))
+    peakRss = Math.max(peakRss, process.memoryUsage.rss())
+    const memory = process.memoryUsage()
+    const split = await residentByKind()
+    const mib = (/** @type {number} */ bytes) => bytes / 1024 / 1024
+    return {
+      peakRss: mib(peakRss),
+      rss: mib(memory.rss),
+      ...Object.fromEntries(Object.entries(split).map(([kind, bytes]) => [kind, mib(bytes)])),
+      heapCommitted: mib(memory.heapTotal),
+      heapUsed: mib(memory.heapUsed),
+      external: mib(memory.external),
+      gcMsPer1000: gcMs / calls * 1000,
+      gcsPer1000: gcs / calls * 1000,
+    }
+  } finally {
+    clearInterval(sampler)
+    gcObserver.disconnect()
+    await prisma.$disconnect()
+    await pool.end()
+  }
+}
+
+/**
+ * Resident bytes by kind of mapping, from /proc/self/smaps: `[heap]` is malloc's main arena;
+ * other anonymous mappings hold V8's heap and code space, the query compiler's WebAssembly
+ * memory (V8 maps its accessible part apart from its guard reservation, so it cannot be told
+ * from the rest here), malloc's other arenas and buffers; the rest is code and data mapped from
+ * files (node itself, shared libraries).
+ */
+async function residentByKind () {
+  const text = await readFile('/proc/self/smaps', 'utf8')
+  const split = { anonymous: 0, malloc: 0, files: 0 }
+  let kind = /** @type {keyof typeof split} */ ('anonymous')
+  for (const line of text.split('\n')) {
+    const mapping = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (mapping) {
+      const name = mapping[3] ?? ''
+      kind = name === '[heap]' ? 'malloc' : name.startsWith('/') ? 'files' : 'anonymous'
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB$/.exec(line)
+    if (rss) split[kind] += Number(rss[1]) * 1024
+  }
+  return split
+}
