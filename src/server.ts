@@ -4,6 +4,7 @@ import { buildApp } from './app.js'
 import { runPrimary, runsWorkers, workerRole } from './cluster.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { resolveDatabase, type ResolvedDatabase } from './db/resolve-database.js'
+import { flushTraces, tracesMissed } from './tracing/flush-traces.js'
 
 /**
  * The process: configuration → database → app → listen, and a graceful close on
@@ -26,6 +27,9 @@ async function main () {
 
   const worker = workerRole()
   const log = pino({ level: config.LOG_LEVEL, base: { service: 'user-rpc', ...worker?.logFields } })
+  if (tracesMissed(process.env) && !worker) {
+    log.warn('OTEL_* variables ask for traces, but the OpenTelemetry SDK was not loaded: start the service with node --import ./dist/telemetry.js dist/server.js (npm start and the image do)')
+  }
   if (runsWorkers(config)) {
     await runPrimary(config, log)
     return
@@ -43,6 +47,8 @@ async function main () {
     if (err) log.error({ err }, 'closing after an unexpected error')
     else log.info({ signal, databaseLost: databaseLost?.message }, 'shutting down: draining calls in flight')
     await app?.close()
+    // Every answered call's spans have ended now; they leave before close-with-grace exits.
+    await flushTraces(log)
     await database?.stop()
     // close-with-grace exits 1 when this throws.
     if (databaseLost) throw databaseLost
