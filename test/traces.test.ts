@@ -1,5 +1,6 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
@@ -7,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { projectRoot } from '../src/paths.js'
 import { tracesRequested } from '../src/tracing/traces-requested.js'
 import { callOnNewConnection, fetchRpc, request } from './support/clients.js'
-import { testDatabaseUrl, uniqueLogin } from './support/database.js'
+import { testDatabaseUrl, uniqueLogin, waitFor } from './support/database.js'
 import { startOtlpReceiver, type AttributeValue, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js'
 import { killLeftoverServices, startService, type ServiceProcess } from './support/processes.js'
 
@@ -400,6 +401,22 @@ describe('switched by the standard variables', { timeout: 60_000 }, () => {
     [{ OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'otlp' }, false],
   ])('when the environment is %j, then traces are asked for: %s', (env, expected) => {
     expect(tracesRequested(env)).toBe(expected)
+  })
+
+  it('when OTEL variables ask for traces but the service is started without the preload, then it says how to start it', async () => {
+    const child = spawn(process.execPath, [join(projectRoot, 'dist', 'server.js')], {
+      cwd: tmpdir(),
+      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', DATABASE_URL: testDatabaseUrl(), OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    await waitFor('the service to be ready', () => output.includes('user-rpc ready') || undefined, 50, 50_000)
+    child.kill('SIGTERM')
+    await exited
+    const warning = output.split('\n').find((line) => line.includes('the OpenTelemetry SDK was not loaded'))
+    expect(JSON.parse(warning ?? '{}')).toMatchObject({ level: 40, msg: expect.stringContaining('node --import ./dist/telemetry.js dist/server.js') })
   })
 
   it('when nothing asks for traces, then the preload registers nothing with OpenTelemetry; when something does, it does', async () => {
