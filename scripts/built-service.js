@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Starts the built service (dist/server.js) as a child process on a free loopback port, on
+ * Starts the built service (dist/server.js, with the tracing preload as npm start runs it) as a child process on a free loopback port, on
  * a fresh embedded PostgreSQL in a temporary folder unless `env.DATABASE_URL` is set, and
  * stops it (and removes the folder) on `stop()`. Shared by the benchmark and the OpenRPC
  * coverage run.
@@ -10,7 +10,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -36,7 +36,8 @@ export async function startBuiltService (env = {}, options = {}) {
   // Reachable by the `postgres` user when this runs as root.
   await chmod(folder, 0o755)
   const port = await freePort()
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(root, 'dist', 'server.js')], {
+  const preload = pathToFileURL(join(root, 'dist', 'telemetry.js')).href
+  const child = spawn(process.execPath, ['--import', preload, ...(options.nodeArgs ?? []), join(root, 'dist', 'server.js')], {
     cwd: root,
     env: {
       ...process.env,

@@ -4,6 +4,7 @@ import { buildApp } from './app.js'
 import { runsWorkers, workerGroup, workerRole, type Serving, type WorkerRole } from './cluster.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { resolveDatabase, type ResolvedDatabase } from './db/resolve-database.js'
+import { flushTraces, tracesMissed } from './tracing/flush-traces.js'
 
 /**
  * The process: configuration → database → serving → ready, and a graceful close on
@@ -16,6 +17,9 @@ async function main () {
   const config = configOrExit()
   const worker = workerRole()
   const log = pino({ level: config.LOG_LEVEL, base: { service: 'user-rpc', ...worker?.logFields } })
+  if (tracesMissed(process.env) && !worker) {
+    log.warn('OTEL_* variables ask for traces, but the OpenTelemetry SDK was not loaded: start the service with node --import ./dist/telemetry.js dist/server.js (npm start and the image do)')
+  }
   const started = performance.now()
 
   // Set when serving cannot go on (the embedded PostgreSQL lost for good, a crash loop of
@@ -37,6 +41,8 @@ async function main () {
     if (err) log.error({ err }, 'closing after an unexpected error')
     else log.info({ signal, databaseLost: databaseLost?.message, ...serving.shutdownFields() }, serving.shutdownLine)
     await serving.close()
+    // Every answered call's spans have ended now; they leave before close-with-grace exits.
+    await flushTraces(log)
     await database?.stop()
     // close-with-grace exits 1 when this throws.
     if (fatal) throw fatal

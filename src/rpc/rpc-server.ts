@@ -1,6 +1,8 @@
+import type { Span } from '@opentelemetry/api'
 import type { FastifyBaseLogger } from 'fastify'
 import {
   JSONRPCServer,
+  type JSONRPCError,
   type JSONRPCRequest,
   type JSONRPCResponse,
   type JSONRPCServerMiddleware,
@@ -8,6 +10,7 @@ import {
 import pLimit from 'p-limit'
 import { describeError, isUnavailable, statementLostByPooler } from '../db/database-errors.js'
 import type { Prisma } from '../generated/prisma/client.js'
+import { endCallSpan, startCallSpan, UNKNOWN_METHOD, withinCallSpan } from './call-span.js'
 import { ErrorCode, internalError, invalidRequest, RpcError, unavailable } from './errors.js'
 import { answerOnce, IDEMPOTENCY_KEY_PARAM } from './idempotency.js'
 import type { Access, AnyMethodDefinition, Caller, MethodContext, MethodTable } from './method.js'
@@ -120,19 +123,27 @@ export function createRpcServer (options: RpcServerOptions) {
   // Fallback only: the boundary middleware maps every error before the library sees it.
   server.mapErrorToJSONRPCErrorResponse = (id) => internalError().toResponse(id)
 
-  const boundary: JSONRPCServerMiddleware<CallParams> = async (next, request, call) => {
+  const boundary: JSONRPCServerMiddleware<CallParams> = (next, request, call) => {
+    const span = startCallSpan(accessOf(request.method) ? request.method : UNKNOWN_METHOD, request.id, transportOf(call))
+    // Inside the span, so the transaction's spans nest below it and the call's log lines carry its ids.
+    return withinCallSpan(span, observeCall, next, request, call, span)
+  }
+
+  async function observeCall (next: Parameters<JSONRPCServerMiddleware<CallParams>>[0], request: JSONRPCRequest, call: CallParams, span: Span) {
     const started = process.hrtime.bigint()
     const label = accessOf(request.method) ? request.method : 'unknown'
     let response: JSONRPCResponse | null
-    let outcome: Outcome
+    let sent: JSONRPCError | undefined
     try {
       response = await next(request, call)
-      outcome = response?.error ? response.error.code : 'ok'
+      sent = response?.error
     } catch (error) {
       const rpcError = toRpcError(error, call.log, label)
-      outcome = rpcError.code
+      sent = rpcError
       response = request.id === undefined ? null : rpcError.toResponse(request.id)
     }
+    const outcome: Outcome = sent ? sent.code : 'ok'
+    endCallSpan(span, sent)
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
     const transport = transportOf(call)
     observer?.onCall?.(label, outcome, seconds, transport)

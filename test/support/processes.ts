@@ -2,16 +2,19 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { projectRoot } from '../../src/paths.js'
 import type { LogLine } from './clients.js'
 
 /**
- * Processes: the built service (`node dist/server.js`, as `npm start` and the container run
- * it) started, read and stopped, the build's freshness, and Python callers. Nothing here
+ * Processes: the built service (`node --import dist/telemetry.js dist/server.js`, as `npm start`
+ * and the container run it) started, read and stopped, the build's freshness, and Python callers. Nothing here
  * imports vitest, so the global setup can use it too.
  */
 
 const entry = join(projectRoot, 'dist', 'server.js')
+/** The tracing preload; it loads nothing unless OTEL_* variables ask for traces. */
+const preload = pathToFileURL(join(projectRoot, 'dist', 'telemetry.js')).href
 
 function * sourceFiles (folder: string): Generator<string> {
   for (const item of readdirSync(folder, { withFileTypes: true })) {
@@ -82,7 +85,7 @@ const running = new Set<ChildProcess>()
 /** Spawns the built service from a temporary folder (so a `.env` in the project does not count). */
 function spawnService (env: Record<string, string>): Spawned {
   assertFreshBuild()
-  const child = spawn(process.execPath, [entry], { cwd: tmpdir(), env: { ...baseEnvironment(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', preload, entry], { cwd: tmpdir(), env: { ...baseEnvironment(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   const lines: LogLine[] = []
   let stdout = ''
