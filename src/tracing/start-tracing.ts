@@ -71,10 +71,21 @@ export function startTracing (env: NodeJS.ProcessEnv = process.env): NodeSDK {
   return sdk
 }
 
+/** One diagnostic argument as text; never throws (a logger that threw would fail the export path). */
+function describe (arg: unknown): string {
+  if (arg instanceof Error) return arg.message
+  if (typeof arg === 'string') return arg
+  try {
+    return JSON.stringify(arg) ?? String(arg)
+  } catch {
+    return String(arg)
+  }
+}
+
 /** The SDK's warnings and errors as pino-shaped JSON lines on stdout, beside the service's own. */
 function jsonLineLogger () {
   const line = (level: number): DiagLogFunction => (message, ...args) => {
-    const detail = args.map((arg) => arg instanceof Error ? arg.message : typeof arg === 'string' ? arg : JSON.stringify(arg)).join(' ')
+    const detail = args.map(describe).join(' ')
     process.stdout.write(JSON.stringify({ level, time: Date.now(), service: SERVICE_NAME, msg: `opentelemetry: ${message}${detail ? ` ${detail}` : ''}` }) + '\n')
   }
   const silent: DiagLogFunction = () => {}
