@@ -19,6 +19,7 @@ export interface HostPort {
 }
 
 export interface DatabaseUrl {
+  /** Empty when the URL names none (pg's default then: localhost, or a `host` parameter). */
   hosts: HostPort[]
   targetSessionAttrs: TargetSessionAttrs
   /** `connect_timeout` in ms, per host; undefined when the URL has none. */
@@ -53,8 +54,8 @@ export function parseDatabaseUrl (url: string): DatabaseUrl {
   const match = SHAPE.exec(url.trim())
   if (!match) throw new DatabaseUrlError('is not a postgresql://[user[:password]@]host[:port][,host[:port]…][/database][?parameters] URL')
   const [, scheme, userinfo, hostlist = '', path = '', query = ''] = match
-  if (hostlist === '') throw new DatabaseUrlError('names no host')
-  const hosts = hostlist.split(',').map(parseHost)
+  // No host (`postgresql:///db`, or `?host=/socket/dir`): libpq's default, which pg reads itself.
+  const hosts = hostlist === '' ? [] : hostlist.split(',').map(parseHost)
   const params = new URLSearchParams(query)
 
   const attrs = params.get('target_session_attrs') ?? 'any'
@@ -86,7 +87,8 @@ export function parseDatabaseUrl (url: string): DatabaseUrl {
 
 /** `host:port[,host:port…]` of a URL, for logs, labels and /readyz: never the credentials. */
 export function serverNames (url: string): string {
-  return parseDatabaseUrl(url).hosts.map(({ host, port }) => `${host}:${port}`).join(',')
+  const { hosts } = parseDatabaseUrl(url)
+  return hosts.length === 0 ? 'localhost:5432' : hosts.map(({ host, port }) => `${host}:${port}`).join(',')
 }
 
 /**

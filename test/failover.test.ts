@@ -9,6 +9,7 @@ import {
   startFailoverMonitor,
   startFailoverNode,
   waitForFailoverSettled,
+  withClient,
   type FailoverMonitor,
   type FailoverNode,
 } from '../scripts/postgres-topology.js'
@@ -57,9 +58,10 @@ beforeAll(async () => {
   await chmod(root, 0o755)
   monitor = await startFailoverMonitor({ root, settings: MONITOR_SETTINGS })
   for (const name of ['node1', 'node2']) nodes.push(await startFailoverNode(monitor, { root, name, database: DATABASE, timeouts: KEEPER_TIMEOUTS }))
-  await waitForFailoverSettled(monitor)
-  const hosts = nodes.map((node) => `127.0.0.1:${node.port}`).join(',')
-  // As `pg_autoctl show uri --formation default` prints it; migrations go through it too.
+  // The standby first: libpq's rule, not the order, must find the primary. As
+  // `pg_autoctl show uri --formation default` prints it otherwise; migrations go through it too.
+  const primary = await waitForFailoverSettled(monitor)
+  const hosts = [...nodes].sort((a, b) => Number(a.name === primary) - Number(b.name === primary)).map((node) => `127.0.0.1:${node.port}`).join(',')
   service = await startService({
     DATABASE_URL: `postgresql://postgres@${hosts}/${DATABASE}?target_session_attrs=read-write`,
     MIGRATE_ON_START: 'true',
@@ -103,6 +105,20 @@ async function waitForReadiness (url: string, wanted: number, timeoutMs = 90_000
 }
 
 describe('following a pg_auto_failover formation (docs/high-availability.md)', () => {
+  it('when the URL names the standby first, then every write goes to the primary from the first call (target_session_attrs=read-write)', async () => {
+    if (!monitor || !service) throw new Error('no formation')
+    const primary = nodeNamed((await failoverStates(monitor)).find((node) => node.reported === 'primary')?.name ?? '')
+    const load = startWriteLoad({ baseUrl: service.url, prefix: 'ordered' })
+    try {
+      await load.acknowledged(20)
+      await load.stop()
+      expect(tally(load.records)).toEqual({ ok: load.records.length })
+      await expectAcknowledgedOn(primary, 'ordered', load.records)
+    } finally {
+      await load.stop()
+    }
+  }, 120_000)
+
   it('when the primary hands over in a planned switchover under writes, then the same process writes to the new primary and every acknowledged create is there', async () => {
     if (!monitor || !service) throw new Error('no formation')
     const before = (await failoverStates(monitor)).find((node) => node.reported === 'primary')?.name
@@ -125,6 +141,28 @@ describe('following a pg_auto_failover formation (docs/high-availability.md)', (
       await load.stop()
     }
   }, 240_000)
+
+  it('when the primary turns read-only under writes (as a demoted primary left running would), then writes answer -32011, not -32603, and are served again once it takes writes', async () => {
+    if (!monitor || !service) throw new Error('no formation')
+    const primary = nodeNamed((await failoverStates(monitor)).find((node) => node.reported === 'primary')?.name ?? '')
+    const load = startWriteLoad({ baseUrl: service.url, prefix: 'readonly' })
+    try {
+      await load.acknowledged(20)
+      const since = performance.now()
+      await withClient(primary.url(), (client) => client.query('ALTER SYSTEM SET default_transaction_read_only = on; SELECT pg_reload_conf()'))
+      // A pooled connection's write meets 25006; a new one finds no host that takes writes.
+      await service.waitForLine('a write refused as read-only', (line) => line.msg === 'database unavailable' && line.level === 40 && /read-only|25006/.test(String(line.reason)))
+      await withClient(primary.url(), (client) => client.query('ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf()'))
+      await load.acknowledged(20, performance.now())
+      await load.stop()
+
+      expectOnlyResultsOrRetryable(load.records)
+      expect(load.records.some((record) => record.outcome === -32011 && record.sentAt >= since)).toBe(true)
+      await expectAcknowledgedOn(primary, 'readonly', load.records)
+    } finally {
+      await load.stop()
+    }
+  }, 120_000)
 
   it('when the primary\'s pg_autoctl and postgres are killed under writes, then calls answer -32011 and /readyz 503 until the standby is promoted, and the same process writes again within 45 s with every acknowledged create on it', async () => {
     if (!monitor || !service) throw new Error('no formation')

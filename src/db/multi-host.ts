@@ -197,6 +197,7 @@ export function poolTarget (url: string, connectTimeoutMs: number): { connection
   const parsed = parseDatabaseUrl(url)
   const [first] = parsed.hosts
   if (!first || (parsed.hosts.length === 1 && parsed.targetSessionAttrs === 'any')) return { connectionString: url }
+  // From here on pg gets one host's URL: its own parser would take the host list for one name.
   const selector = new HostSelector(parsed, parsed.connectTimeoutMs ?? connectTimeoutMs)
   return { connectionString: parsed.hostUrl(first), Client: clientFor(selector) }
 }
@@ -207,7 +208,7 @@ export function poolTarget (url: string, connectTimeoutMs: number): { connection
  */
 export async function currentHostUrl (url: string, connectTimeoutMs: number): Promise<string> {
   const parsed = parseDatabaseUrl(url)
-  if (parsed.hosts.length === 1) return url
+  if (parsed.hosts.length <= 1) return url
   const host = await new HostSelector(parsed, parsed.connectTimeoutMs ?? connectTimeoutMs).locate()
   return parsed.hostUrl(host)
 }
