@@ -9,6 +9,7 @@ import {
   startFailoverMonitor,
   startFailoverNode,
   waitForFailoverSettled,
+  withClient,
   type FailoverMonitor,
   type FailoverNode,
 } from '../scripts/postgres-topology.js'
@@ -140,6 +141,30 @@ describe('following a pg_auto_failover formation (docs/high-availability.md)', (
       await load.stop()
     }
   }, 240_000)
+
+  it('when the primary turns read-only under writes (as a demoted primary left running would), then writes answer -32011, not -32603, and are served again once it takes writes', async () => {
+    if (!monitor || !service) throw new Error('no formation')
+    const primary = nodeNamed((await failoverStates(monitor)).find((node) => node.reported === 'primary')?.name ?? '')
+    const load = startWriteLoad({ baseUrl: service.url, prefix: 'readonly' })
+    try {
+      await load.acknowledged(20)
+      const since = performance.now()
+      // Lines from here on: a switchover drains the old primary read-only too.
+      const from = service.lines.length
+      await withClient(primary.url(), async (client) => { await client.query('ALTER SYSTEM SET default_transaction_read_only = on'); await client.query('SELECT pg_reload_conf()') })
+      // A pooled connection's write meets 25006; a new one finds no host that takes writes.
+      await service.waitForLine('a write refused as read-only', (line) => service.lines.indexOf(line) >= from && line.msg === 'database unavailable' && /read-only|25006/.test(String(line.reason)))
+      await withClient(primary.url(), async (client) => { await client.query('ALTER SYSTEM RESET default_transaction_read_only'); await client.query('SELECT pg_reload_conf()') })
+      await load.acknowledged(20, performance.now())
+      await load.stop()
+
+      expectOnlyResultsOrRetryable(load.records)
+      expect(load.records.some((record) => record.outcome === -32011 && record.sentAt >= since)).toBe(true)
+      await expectAcknowledgedOn(primary, 'readonly', load.records)
+    } finally {
+      await load.stop()
+    }
+  }, 120_000)
 
   it('when the primary\'s pg_autoctl and postgres are killed under writes, then calls answer -32011 and /readyz 503 until the standby is promoted, and the same process writes again within 45 s with every acknowledged create on it', async () => {
     if (!monitor || !service) throw new Error('no formation')
