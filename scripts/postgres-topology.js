@@ -10,10 +10,10 @@
  * is stopped by its `stop()`, and, should the process end without it, at exit.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs'
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 
@@ -21,6 +21,7 @@ const run = promisify(execFile)
 const runsAsRoot = process.getuid?.() === 0
 const SUPERUSER = 'postgres'
 const PGBOUNCER = '/usr/sbin/pgbouncer'
+const PG_AUTOCTL = '/usr/bin/pg_autoctl'
 
 /**
  * @typedef {object} PostgresServer
@@ -278,6 +279,269 @@ export async function startPgBouncer ({ root, server, users, poolSize, maxClient
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   }
+}
+
+/**
+ * @typedef {object} FailoverMonitor
+ * @property {number} port
+ * @property {string} uri     what nodes register with (`pg_autoctl show uri`)
+ * @property {string} adminUrl   a superuser URL of its pg_auto_failover database
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * @typedef {object} FailoverNode
+ * @property {string} name
+ * @property {number} port
+ * @property {string} dataDir
+ * @property {(database?: string) => string} url   a superuser URL of a database on it
+ * @property {() => void} kill   SIGKILL of its pg_autoctl and its postgres, as a machine that dies
+ * @property {() => Promise<void>} stop
+ */
+
+/** Debian's pg_autoctl (package pg-auto-failover-cli), or an error that says how to get it. */
+export function autoctlBinary () {
+  if (!existsSync(PG_AUTOCTL)) throw new Error('pg_auto_failover is not installed (no /usr/bin/pg_autoctl): run `apt-get install -y pg-auto-failover-cli postgresql-15-auto-failover` (npm test does, as root)')
+  return PG_AUTOCTL
+}
+
+/**
+ * pg_autoctl's environment: its configuration, state and pid files under `home` (so nothing
+ * outlives the test folder), and PostgreSQL's binaries on PATH.
+ * @param {string} home
+ */
+const autoctlEnvironment = (home) => ({
+  PATH: `${postgresBinaries()}:/usr/bin:/bin`,
+  HOME: home,
+  XDG_CONFIG_HOME: join(home, 'config'),
+  XDG_DATA_HOME: join(home, 'data'),
+  XDG_RUNTIME_DIR: join(home, 'run'),
+})
+
+/**
+ * Runs `pg_autoctl args…` to completion, as `postgres` when we are root.
+ * @param {string} home @param {string[]} args
+ */
+async function autoctl (home, args) {
+  try {
+    const { stdout } = await run(autoctlBinary(), args, { env: autoctlEnvironment(home), timeout: 180_000, ...userIds() })
+    return stdout
+  } catch (error) {
+    const failure = /** @type {{ stderr?: string, stdout?: string, message: string }} */ (error)
+    throw new Error(`pg_autoctl ${args.slice(0, 2).join(' ')} failed: ${(failure.stderr || failure.stdout || failure.message).trim().split('\n').slice(-5).join('\n')}`)
+  }
+}
+
+/**
+ * Starts `pg_autoctl args…` (a long-running `run`) in a process group of its own, so its
+ * postgres and helper processes can be killed with it.
+ * @param {string} home @param {string[]} args @param {string} log
+ */
+function spawnAutoctl (home, args, log) {
+  const out = openSync(log, 'a')
+  const child = spawn(autoctlBinary(), args, { env: autoctlEnvironment(home), detached: true, stdio: ['ignore', out, out], ...userIds() })
+  closeSync(out)
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  // pg_autoctl forks its helpers (postgres's start/stop supervisor, the keeper) as it goes:
+  // one forking while the group is killed can outlive it, so the group is killed until empty.
+  const killGroup = () => {
+    const group = child.pid ?? 0
+    for (let round = 0; round < 50 && groupMembers(group) > 0; round++) {
+      try { process.kill(-group, 'SIGKILL') } catch { /* already gone */ }
+      execFileSync('sleep', ['0.05'])
+    }
+  }
+  atExit.add(killGroup)
+  return { child, exited, killGroup, forget: () => atExit.delete(killGroup) }
+}
+
+/** How many processes are in process group `group` (from /proc). @param {number} group */
+function groupMembers (group) {
+  let count = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      // Field 5 of /proc/<pid>/stat, after the command in parentheses (which may hold spaces).
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      // A zombie is dead already; only its parent's wait() removes it.
+      if (state !== 'Z' && Number(pgrp) === group) count++
+    } catch { /* ended meanwhile */ }
+  }
+  return count
+}
+
+/** SIGKILL of the postmaster named in a data folder's postmaster.pid, if it still runs. @param {string} dataDir */
+function killPostmaster (dataDir) {
+  const pidFile = join(dataDir, 'postmaster.pid')
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n', 1)[0]) : 0
+  if (pid > 0) {
+    try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+  }
+}
+
+/**
+ * Resolves once `ready()` does, trying every 250 ms; throws with the last failure after `timeoutMs`.
+ * @param {string} what @param {() => Promise<boolean>} ready
+ */
+async function waitUntil (what, ready, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  for (;;) {
+    try {
+      if (await ready()) return
+    } catch (error) {
+      last = /** @type {Error} */ (error).message
+    }
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${last}` : ''}`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
+
+/**
+ * pg_auto_failover's monitor on 127.0.0.1 (`pg_autoctl create monitor --run`), in
+ * `<root>/monitor`. `settings` are its pgautofailover.* GUCs (ALTER SYSTEM, reloaded):
+ * how soon it calls a node unhealthy, how long it waits for a lost primary to demote.
+ * @param {{ root: string, settings?: Record<string, string | number> }} options
+ * @returns {Promise<FailoverMonitor>}
+ */
+export async function startFailoverMonitor ({ root, settings = {} }) {
+  const home = await autoctlHome(root)
+  const dataDir = join(root, 'monitor')
+  const port = await freePort()
+  const service = spawnAutoctl(home, [
+    'create', 'monitor', '--pgdata', dataDir, '--pgport', String(port), '--hostname', '127.0.0.1',
+    '--listen', '127.0.0.1', '--auth', 'trust', '--no-ssl', '--run',
+  ], join(root, 'monitor.log'))
+  const adminUrl = `postgresql://${SUPERUSER}@127.0.0.1:${port}/pg_auto_failover`
+  const stop = async () => {
+    service.forget()
+    service.killGroup()
+    killPostmaster(dataDir)
+    await service.exited
+  }
+  try {
+    await waitUntil('the monitor answering', async () => {
+      if (service.child.exitCode !== null) throw new Error(`pg_autoctl exited with ${service.child.exitCode}: see ${join(root, 'monitor.log')}`)
+      return await withClient(adminUrl, async (client) => (await client.query('SELECT count(*) FROM pgautofailover.formation')).rows.length > 0)
+    })
+    const entries = Object.entries(settings)
+    if (entries.length > 0) {
+      await withClient(adminUrl, async (client) => {
+        for (const [name, value] of entries) await client.query(`ALTER SYSTEM SET ${pg.escapeIdentifier(name).replaceAll('"', '')} = ${pg.escapeLiteral(String(value))}`)
+        await client.query('SELECT pg_reload_conf()')
+      })
+    }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  // As `pg_autoctl show uri` prints it for a monitor made with --no-ssl.
+  const uri = `postgres://autoctl_node@127.0.0.1:${port}/pg_auto_failover?sslmode=disable`
+  return { port, uri, adminUrl, stop }
+}
+
+/**
+ * One pg_auto_failover node (`pg_autoctl create postgres`, then `pg_autoctl run`) in
+ * `<root>/<name>`, listening on 127.0.0.1: the first one registered becomes the primary, the
+ * next a synchronous standby copied from it. `timeouts` are its keeper's `timeout.*`
+ * settings (seconds). Resolves once the monitor has assigned it a role and it reached it.
+ * @param {FailoverMonitor} monitor
+ * @param {{ root: string, name: string, database: string, timeouts?: Record<string, number> }} options
+ * @returns {Promise<FailoverNode>}
+ */
+export async function startFailoverNode (monitor, { root, name, database, timeouts = {} }) {
+  const home = await autoctlHome(root)
+  const dataDir = join(root, name)
+  const port = await freePort()
+  await autoctl(home, [
+    'create', 'postgres', '--pgdata', dataDir, '--pgport', String(port), '--hostname', '127.0.0.1',
+    '--listen', '127.0.0.1', '--name', name, '--dbname', database, '--monitor', monitor.uri,
+    '--auth', 'trust', '--no-ssl',
+  ])
+  for (const [setting, seconds] of Object.entries(timeouts)) {
+    await autoctl(home, ['config', 'set', '--pgdata', dataDir, `timeout.${setting}`, String(seconds)])
+  }
+  const service = spawnAutoctl(home, ['run', '--pgdata', dataDir], join(root, `${name}.log`))
+  const node = {
+    name,
+    port,
+    dataDir,
+    url: (/** @type {string} */ db = database) => `postgresql://${SUPERUSER}@127.0.0.1:${port}/${db}`,
+    kill: () => {
+      service.killGroup()
+      killPostmaster(dataDir)
+    },
+    stop: async () => {
+      service.forget()
+      node.kill()
+      await service.exited
+    },
+  }
+  try {
+    await waitUntil(`node ${name} reaching its assigned state`, async () => {
+      if (service.child.exitCode !== null) throw new Error(`pg_autoctl exited with ${service.child.exitCode}: see ${join(root, `${name}.log`)}`)
+      const state = (await failoverStates(monitor)).find((row) => row.name === name)
+      return state !== undefined && state.reported === state.goal && ['single', 'primary', 'secondary'].includes(state.reported)
+    }, 180_000)
+  } catch (error) {
+    await node.stop()
+    throw error
+  }
+  return node
+}
+
+/**
+ * What the monitor knows of each node: name, port, the state it reported, the one assigned.
+ * @param {FailoverMonitor} monitor
+ * @returns {Promise<Array<{ name: string, port: number, reported: string, goal: string }>>}
+ */
+export async function failoverStates (monitor) {
+  return await withClient(monitor.adminUrl, async (client) => (await client.query(
+    'SELECT nodename AS name, nodeport AS port, reportedstate::text AS reported, goalstate::text AS goal FROM pgautofailover.node ORDER BY nodeid'
+  )).rows)
+}
+
+/**
+ * Resolves with the primary's name once one node is primary and every other secondary, as
+ * both reported and assigned (a failover or switchover has settled).
+ * @param {FailoverMonitor} monitor @param {number} [timeoutMs]
+ */
+export async function waitForFailoverSettled (monitor, timeoutMs = 120_000) {
+  let primary = ''
+  await waitUntil('one primary and its secondaries', async () => {
+    const states = await failoverStates(monitor)
+    const settled = states.every((node) => node.reported === node.goal)
+    const primaries = states.filter((node) => node.reported === 'primary')
+    primary = primaries[0]?.name ?? ''
+    return settled && primaries.length === 1 && states.every((node) => ['primary', 'secondary'].includes(node.reported))
+  }, timeoutMs)
+  return primary
+}
+
+/**
+ * `pg_autoctl perform switchover`: the primary hands over to its standby; returns when done.
+ * @param {FailoverNode} node  any node of the formation
+ */
+export async function performSwitchover (node) {
+  await autoctl(join(dirname(node.dataDir), 'autoctl'), ['perform', 'switchover', '--pgdata', node.dataDir, '--wait', '120'])
+}
+
+/** pg_autoctl's home under `root`, owned by `postgres`. @param {string} root */
+async function autoctlHome (root) {
+  await ownedFolder(root)
+  const home = await ownedFolder(join(root, 'autoctl'))
+  for (const folder of ['config', 'data', 'run']) await ownedFolder(join(home, folder))
+  // pg_autoctl refuses a runtime folder others can read.
+  await chmod(join(home, 'run'), 0o700)
+  return home
+}
+
+/** spawn/execFile options that run the child as `postgres` when we are root. */
+function userIds () {
+  if (!runsAsRoot) return {}
+  const [uid, gid] = ids()
+  return { uid, gid }
 }
 
 /** @returns {[number, number]} */

@@ -31,6 +31,8 @@ export const debianPackages = {
   postgresql: { name: 'postgresql', needs: 'PostgreSQL servers and streaming replicas (pg_basebackup)', present: postgresTool('pg_basebackup') },
   pgbouncer: { name: 'pgbouncer', needs: 'PgBouncer in transaction pooling mode', present: () => existsSync('/usr/sbin/pgbouncer') },
   python3: { name: 'python3', needs: 'the XML-RPC callers written in Python', present: () => existsSync('/usr/bin/python3') },
+  autoFailover: { name: 'postgresql-15-auto-failover', needs: 'pg_auto_failover\'s extension for its monitor (the failover tests)', present: () => existsSync('/usr/share/postgresql/15/extension/pgautofailover.control') },
+  autoFailoverCli: { name: 'pg-auto-failover-cli', needs: 'pg_autoctl, which runs the pg_auto_failover monitor and nodes (the failover tests)', present: () => existsSync('/usr/bin/pg_autoctl') },
 }
 
 /**

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import envSchema from 'env-schema'
 import type { FromSchema } from 'json-schema-to-ts'
+import { DatabaseUrlError, parseDatabaseUrl, splitUrlList } from './database-url.js'
 
 /**
  * Every setting of the service, read from the environment (and a `.env` file if present)
@@ -129,15 +130,40 @@ function parseApiKeys (text: string): ApiKeySpec[] {
   return keys
 }
 
-/** `postgresql://…,postgresql://…`: each must be a PostgreSQL URL; the position names it in errors, never the URL. */
+/**
+ * `postgresql://…,postgresql://…`: each must be a PostgreSQL URL (one host or several); the
+ * position names it in errors, never the URL.
+ */
 function parseReplicaUrls (text: string): string[] {
-  const urls = text.split(',').map((entry) => entry.trim()).filter(Boolean)
-  urls.forEach((url, index) => {
-    if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) {
-      throw new ConfigError(`invalid configuration: DATABASE_REPLICA_URLS entry ${index + 1} is not a postgresql:// URL`)
-    }
-  })
+  const urls = splitUrlList(text)
+  urls.forEach((url, index) => checkDatabaseUrl(`DATABASE_REPLICA_URLS entry ${index + 1}`, url))
   return urls
+}
+
+/** libpq's meaning, checked at start (src/database-url.ts): a URL pg would misread is refused here. */
+function checkDatabaseUrl (name: string, url: string) {
+  try {
+    return parseDatabaseUrl(url)
+  } catch (error) {
+    if (error instanceof DatabaseUrlError) throw new ConfigError(`invalid configuration: ${name} ${error.message}`)
+    throw error
+  }
+}
+
+/**
+ * DATABASE_URL and DIRECT_DATABASE_URL must reach the server that takes writes: with several
+ * hosts, only a libpq rule that picks it (read-write, or primary) does; a standby-seeking rule
+ * would send every write to a server that refuses it.
+ */
+function checkWritableUrl (name: string, url: string | undefined) {
+  if (!url) return
+  const { hosts, targetSessionAttrs } = checkDatabaseUrl(name, url)
+  if (['read-only', 'standby', 'prefer-standby'].includes(targetSessionAttrs)) {
+    throw new ConfigError(`invalid configuration: ${name} has target_session_attrs=${targetSessionAttrs}, but writes need the primary: use read-write (standbys belong in DATABASE_REPLICA_URLS)`)
+  }
+  if (hosts.length > 1 && targetSessionAttrs === 'any') {
+    throw new ConfigError(`invalid configuration: ${name} lists ${hosts.length} hosts without target_session_attrs=read-write, so writes could reach a standby: add ?target_session_attrs=read-write (as \`pg_autoctl show uri\` prints it)`)
+  }
 }
 
 export class ConfigError extends Error {
@@ -181,6 +207,8 @@ export function loadConfig (source: Record<string, string | undefined> = readEnv
   if (raw.XMLRPC_PATH && TAKEN_PATHS.includes(raw.XMLRPC_PATH)) {
     throw new ConfigError(`invalid configuration: XMLRPC_PATH must not be ${raw.XMLRPC_PATH}, which another route serves`)
   }
+  checkWritableUrl('DATABASE_URL', raw.DATABASE_URL)
+  checkWritableUrl('DIRECT_DATABASE_URL', raw.DIRECT_DATABASE_URL)
   const replicaUrls = parseReplicaUrls(raw.DATABASE_REPLICA_URLS)
   if (replicaUrls.length > 0 && !raw.DATABASE_URL) {
     throw new ConfigError('invalid configuration: DATABASE_REPLICA_URLS needs DATABASE_URL (replicas of the embedded database do not exist)')
@@ -202,8 +230,9 @@ const TOOL_VARIABLES = ['DATABASE_URL', 'DIRECT_DATABASE_URL', 'EMBEDDED_DATABAS
  */
 export function loadToolConfig (source: Record<string, string | undefined> = readEnvironment()): ToolConfig {
   const properties = Object.fromEntries(TOOL_VARIABLES.map((name) => [name, schema.properties[name]]))
+  let config: ToolConfig
   try {
-    return envSchema<ToolConfig>({
+    config = envSchema<ToolConfig>({
       schema: { type: 'object', properties: structuredClone(properties) },
       data: Object.fromEntries(Object.entries(source).filter(([name, value]) => (TOOL_VARIABLES as readonly string[]).includes(name) && value !== undefined && value !== '')),
       env: false,
@@ -212,6 +241,9 @@ export function loadToolConfig (source: Record<string, string | undefined> = rea
   } catch (error) {
     throw new ConfigError(`invalid configuration: ${(error as Error).message.replaceAll('env/', '')}`)
   }
+  checkWritableUrl('DATABASE_URL', config.DATABASE_URL)
+  checkWritableUrl('DIRECT_DATABASE_URL', config.DIRECT_DATABASE_URL)
+  return config
 }
 
 /** Production refuses what is only fit for a laptop, unless the operator says otherwise. */

@@ -93,3 +93,46 @@ describe('scale-out settings (docs/scaling.md)', () => {
     expect(refusal({ ...base, DIRECT_DATABASE_URL: 'mysql://x' })).toMatch(/DIRECT_DATABASE_URL/)
   })
 })
+
+describe('multi-host URLs (docs/high-availability.md)', () => {
+  const refusal = (env: Record<string, string>) => {
+    try {
+      loadConfig({ NODE_ENV: 'test', ...env })
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError)
+      return (error as Error).message
+    }
+    return 'accepted'
+  }
+
+  it('when a URL lists hosts as pg_autoctl prints it, then it is read, and a replica list keeps its multi-host entries whole', () => {
+    const primary = 'postgresql://app:s3cret-pass@10.0.0.1:6010,10.0.0.2:6011,[::1]/db?target_session_attrs=read-write&connect_timeout=3'
+    const replicas = 'postgresql://r@10.0.0.1:6010,10.0.0.2:6011/db?target_session_attrs=prefer-standby,postgres://r@10.0.0.3/db'
+    const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: primary, DIRECT_DATABASE_URL: primary, DATABASE_REPLICA_URLS: replicas })
+    expect(config.DATABASE_URL).toBe(primary)
+    expect(config.DATABASE_REPLICA_URLS).toEqual([
+      'postgresql://r@10.0.0.1:6010,10.0.0.2:6011/db?target_session_attrs=prefer-standby',
+      'postgres://r@10.0.0.3/db',
+    ])
+    expect(refusal({ DATABASE_URL: 'postgresql://u@h1:5432/db?target_session_attrs=primary' })).toBe('accepted')
+  })
+
+  it('when a URL cannot bring writes to the primary or is not libpq\'s, then it is refused with a line naming the variable and the cure, never the password', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ DATABASE_URL: 'postgresql://u:hunter22@h1:1,h2:2/db' }, /DATABASE_URL lists 2 hosts without target_session_attrs=read-write.*add \?target_session_attrs=read-write/],
+      [{ DATABASE_URL: 'postgresql://u:hunter22@h1:1,h2:2/db?target_session_attrs=standby' }, /DATABASE_URL has target_session_attrs=standby, but writes need the primary/],
+      [{ DIRECT_DATABASE_URL: 'postgresql://u:hunter22@h1:1,h2:2/db?target_session_attrs=any' }, /DIRECT_DATABASE_URL lists 2 hosts/],
+      [{ DATABASE_URL: 'postgresql://u:hunter22@h1:1,h2:2/db?target_session_attrs=readwrite' }, /DATABASE_URL has target_session_attrs=readwrite; libpq's values are any, read-write/],
+      [{ DATABASE_URL: 'postgresql://u:hunter22@h1:99999/db' }, /DATABASE_URL port 99999 of h1 is not 1-65535/],
+      [{ DATABASE_URL: 'postgresql://u:hunter22@h1,/db' }, /DATABASE_URL "" is not host or host:port/],
+      [{ DATABASE_URL: 'postgresql://u:hunter22@h1,h2/db?target_session_attrs=read-write&load_balance_hosts=random' }, /load_balance_hosts=random.*tried in the order given/],
+      [{ DATABASE_URL: 'postgresql://u:hunter22@h1/db?connect_timeout=soon' }, /connect_timeout=soon; it is whole seconds/],
+      [{ DATABASE_URL: 'postgresql://u@h/db', DATABASE_REPLICA_URLS: 'postgresql://r:hunter22@h1:1,h2:x/db' }, /DATABASE_REPLICA_URLS entry 1 "h2:x" is not host or host:port/],
+    ]
+    for (const [env, expected] of cases) {
+      const message = refusal(env)
+      expect(message, JSON.stringify(env)).toMatch(expected)
+      expect(message).not.toContain('hunter22')
+    }
+  })
+})

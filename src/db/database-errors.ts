@@ -63,11 +63,19 @@ const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P
 const UNAVAILABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '53300'])
 const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'DatabaseUnreachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionStartTimeout'])
 
+/** A write on a server that is (now) a standby, a demoted primary: multi-host.ts drops the connection. */
+export const READ_ONLY_SQLSTATE = '25006'
+
+/** The code multi-host.ts gives a connection when no host of the URL has the session it asks for. */
+export const NO_SUITABLE_HOST = 'ENOSUITABLEHOST'
+
 /** Whether the database could not be reached or had no capacity for this call. */
 export function isUnavailable (error: unknown): boolean {
   for (const link of chain(error)) {
     if (link.name === 'PrismaClientInitializationError') return true
     if (link.code && (UNAVAILABLE_PRISMA_CODES.has(link.code) || UNAVAILABLE_SYSTEM_CODES.has(link.code))) return true
+    const originalCode = (link as { originalCode?: string }).originalCode ?? link.code
+    if (originalCode === READ_ONLY_SQLSTATE || originalCode === NO_SUITABLE_HOST) return true
     const kind = (link as { kind?: string }).kind
     if (kind && UNAVAILABLE_KINDS.has(kind)) return true
     const message = link.message ?? ''

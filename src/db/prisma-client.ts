@@ -1,6 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PrismaClient } from '../generated/prisma/client.js'
+import { poolTarget } from './multi-host.js'
 import { preparedStatementNames } from './statement-names.js'
 
 export type Database = PrismaClient
@@ -24,11 +25,13 @@ export interface PoolOptions {
 /**
  * One pg pool, wrapped by Prisma's pg driver adapter. The pool is ours (not the adapter's)
  * so its counters can be read and so a connection wait is bounded by
- * `connectionTimeoutMillis`: an exhausted pool or an unreachable server fails fast.
+ * `connectionTimeoutMillis`: an exhausted pool or an unreachable server fails fast. A
+ * multi-host URL gets a Client that finds the host its target_session_attrs asks for
+ * (multi-host.ts), so the pool follows a failover without a restart.
  */
 export function openDatabase (options: PoolOptions): DatabaseHandle {
   const pool = new pg.Pool({
-    connectionString: options.url,
+    ...poolTarget(options.url, options.connectTimeoutMs),
     max: options.max,
     connectionTimeoutMillis: options.connectTimeoutMs,
     idleTimeoutMillis: 30_000,

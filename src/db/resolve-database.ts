@@ -3,6 +3,7 @@ import pg from 'pg'
 import type { Config } from '../config.js'
 import { pendingMigrations, shippedMigrations } from './migration-state.js'
 import { migrateDeploy } from './migrate.js'
+import { currentHostUrl } from './multi-host.js'
 
 export interface ResolvedDatabase {
   url: string
@@ -21,7 +22,8 @@ export interface ResolvedDatabase {
  */
 export async function resolveDatabase (config: Config, log: FastifyBaseLogger, onLost: (error: Error) => void): Promise<ResolvedDatabase> {
   if (config.DATABASE_URL) {
-    if (config.MIGRATE_ON_START) await migrateDeploy(config.DIRECT_DATABASE_URL ?? config.DATABASE_URL)
+    // The Prisma CLI takes one host: a multi-host URL is given as the host it leads to now.
+    if (config.MIGRATE_ON_START) await migrateDeploy(await currentHostUrl(config.DIRECT_DATABASE_URL ?? config.DATABASE_URL, config.DATABASE_CONNECT_TIMEOUT_MS))
     return { url: config.DATABASE_URL, stop: async () => {} }
   }
   // Imported here only: with DATABASE_URL set, the service never loads the embedded server's

@@ -1,4 +1,5 @@
 import { loadToolConfig, readEnvironment } from '../config.js'
+import { currentHostUrl } from './multi-host.js'
 
 export interface ToolDatabase {
   url: string
@@ -24,7 +25,9 @@ export interface ToolDatabase {
 export async function toolDatabase (environment = readEnvironment()): Promise<ToolDatabase> {
   const config = loadToolConfig(environment)
   const given = config.DIRECT_DATABASE_URL ?? config.DATABASE_URL
-  if (given) return { url: given, startedHere: false, release: async () => {} }
+  // The CLI and its schema engine take one host: a multi-host URL (libpq's) is given as the
+  // host its target_session_attrs leads to now, the primary for read-write.
+  if (given) return { url: await currentHostUrl(given, 10_000), startedHere: false, release: async () => {} }
   const { holdEmbeddedPostgres } = await import('../dev-database/index.js')
   const server = await holdEmbeddedPostgres({
     dir: config.EMBEDDED_DATABASE_DIR,
