@@ -381,6 +381,26 @@ function killPostmaster (dataDir) {
 }
 
 /**
+ * Stops the PostgreSQL that runs in `dataDir` for good: SIGQUIT, PostgreSQL's immediate
+ * shutdown, on which the postmaster ends every child before it exits. A SIGKILL alone (a
+ * crash) leaves children that do not watch for their postmaster's death, such as the
+ * monitor's logger and health-check worker, running after the tests. SIGKILL only if it has
+ * not exited within 10 s.
+ * @param {string} dataDir
+ */
+async function endPostmaster (dataDir) {
+  const pidFile = join(dataDir, 'postmaster.pid')
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n', 1)[0]) : 0
+  if (!(pid > 0)) return
+  const alive = () => {
+    try { process.kill(pid, 0); return true } catch { return false }
+  }
+  try { process.kill(pid, 'SIGQUIT') } catch { return }
+  for (let waited = 0; waited < 10_000 && alive(); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100))
+  if (alive()) killPostmaster(dataDir)
+}
+
+/**
  * Resolves once `ready()` does, trying every 250 ms; throws with the last failure after `timeoutMs`.
  * @param {string} what @param {() => Promise<boolean>} ready
  */
@@ -417,7 +437,7 @@ export async function startFailoverMonitor ({ root, settings = {} }) {
   const stop = async () => {
     service.forget()
     service.killGroup()
-    killPostmaster(dataDir)
+    await endPostmaster(dataDir)
     await service.exited
   }
   try {
@@ -474,7 +494,8 @@ export async function startFailoverNode (monitor, { root, name, database, timeou
     },
     stop: async () => {
       service.forget()
-      node.kill()
+      service.killGroup()
+      await endPostmaster(dataDir)
       await service.exited
     },
   }
