@@ -50,13 +50,18 @@ describe('two workers on the embedded database', () => {
 
     await locker.query('BEGIN')
     await locker.query('SELECT id FROM users WHERE id = $1 FOR UPDATE', [id])
-    // New connections go to the workers in turn: four calls put two on each.
-    const calls = Array.from({ length: 4 }, (_, index) => callOnNewConnection(service.url, 'user.update', { id, firstName: `Call${index}` }, { 'x-request-id': `drain-${index}` }))
+    // New connections go to the workers in turn (node:cluster's round robin), once the worker
+    // that took the last one has accepted it: sent one at a time, each waiting before the next,
+    // four calls put two on each. Sent all at once, a worker slow to accept could get none.
     // Each waiting call holds one lock not granted (pg_stat_activity would not do: inside a
     // transaction it is a snapshot taken once).
-    for (let waiting = 0; waiting < 4; await new Promise((resolve) => setTimeout(resolve, 20))) {
-      const { rows } = await locker.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted')
-      waiting = rows[0]?.n ?? 0
+    const calls: Array<ReturnType<typeof callOnNewConnection>> = []
+    for (let index = 0; index < 4; index++) {
+      calls.push(callOnNewConnection(service.url, 'user.update', { id, firstName: `Call${index}` }, { 'x-request-id': `drain-${index}` }))
+      for (let waiting = 0; waiting < index + 1; await new Promise((resolve) => setTimeout(resolve, 20))) {
+        const { rows } = await locker.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted')
+        waiting = rows[0]?.n ?? 0
+      }
     }
 
     service.signal('SIGTERM')
