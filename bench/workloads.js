@@ -82,8 +82,24 @@ const randomId = (ids) => /** @type {number} */ (ids[Math.floor(Math.random() * 
 const getBody = (rpcId, userId) => `{"jsonrpc":"2.0","method":"user.get","params":{"id":${userId}},"id":${rpcId}}`
 
 /** @param {number} rpcId @param {string} login */
-const createBody = (rpcId, login) =>
-  `{"jsonrpc":"2.0","method":"user.create","params":{"login":"${login}","firstName":"Bench","lastName":"User"},"id":${rpcId}}`
+/** @param {number} rpcId @param {string} login @param {string} [idempotencyKey] */
+const createBody = (rpcId, login, idempotencyKey) =>
+  `{"jsonrpc":"2.0","method":"user.create","params":{"login":"${login}","firstName":"Bench","lastName":"User"${idempotencyKey ? `,"idempotencyKey":"${idempotencyKey}"` : ''}},"id":${rpcId}}`
+
+/**
+ * user.create with a unique login per call; with `keyed`, the login doubles as a new
+ * idempotency key.
+ * @param {boolean} keyed
+ * @returns {Workload['generator']}
+ */
+const createGenerator = (keyed) => ({ loginPrefix }) => {
+  let sent = 0
+  return () => {
+    const rpcId = ++sent
+    const login = `${loginPrefix}-${keyed ? 'k' : ''}${rpcId}`
+    return { body: createBody(rpcId, login, keyed ? login : undefined), expected: { rpcId, login } }
+  }
+}
 
 /**
  * Checks one user.get or user.create answer: the user asked for (by id), or the login sent.
@@ -153,14 +169,7 @@ const all = [
     description: 'user.create with a unique login',
     ...JSON_RPC,
     callsPerRequest: 1,
-    generator: ({ loginPrefix }) => {
-      let sent = 0
-      return () => {
-        const rpcId = ++sent
-        const login = `${loginPrefix}-${rpcId}`
-        return { body: createBody(rpcId, login), expected: { rpcId, login } }
-      }
-    },
+    generator: createGenerator(false),
     check: checkSingleUser,
   },
   {
@@ -170,17 +179,7 @@ const all = [
     description: 'user.create with a unique login and a new idempotencyKey',
     ...JSON_RPC,
     callsPerRequest: 1,
-    generator: ({ loginPrefix }) => {
-      let sent = 0
-      return () => {
-        const rpcId = ++sent
-        const login = `${loginPrefix}-k${rpcId}`
-        return {
-          body: `{"jsonrpc":"2.0","method":"user.create","params":{"login":"${login}","firstName":"Bench","lastName":"User","idempotencyKey":"${login}"},"id":${rpcId}}`,
-          expected: { rpcId, login },
-        }
-      }
-    },
+    generator: createGenerator(true),
     check: checkSingleUser,
     servedBy: ['service'],
   },
