@@ -57,19 +57,13 @@ export function pgbouncerBinary () {
   return PGBOUNCER
 }
 
-/** @param {string} text */
-const quote = (text) => `'${text.replaceAll('\'', '\'\\\'\'')}'`
-
 /**
- * Runs a PostgreSQL tool as the `postgres` user when we are root, as ourselves otherwise.
+ * Runs a PostgreSQL program to its end, as the `postgres` user when we are root.
  * @param {string} file @param {string[]} args
  */
 async function asPostgres (file, args) {
-  const [command, commandArgs] = runsAsRoot
-    ? ['su', [SUPERUSER, '-s', '/bin/sh', '-c', [file, ...args].map(quote).join(' ')]]
-    : [file, args]
   try {
-    return await run(command, commandArgs, { timeout: 120_000 })
+    return await run(file, args, { timeout: 120_000, ...userIds() })
   } catch (error) {
     const failure = /** @type {{ stderr?: string, stdout?: string, message: string }} */ (error)
     throw new Error(`${file.split('/').at(-1)} ${args[0] ?? ''} failed: ${failure.stderr || failure.stdout || failure.message}`)
@@ -109,9 +103,7 @@ process.once('exit', () => {
 function serverAt (bin, dataDir, port, log) {
   const pgCtl = join(bin, 'pg_ctl')
   const immediate = () => {
-    const args = ['-D', dataDir, '-m', 'immediate', 'stop']
-    if (runsAsRoot) execFileSync('su', [SUPERUSER, '-s', '/bin/sh', '-c', [pgCtl, ...args].map(quote).join(' ')], { stdio: 'ignore' })
-    else execFileSync(pgCtl, args, { stdio: 'ignore' })
+    execFileSync(pgCtl, ['-D', dataDir, '-m', 'immediate', 'stop'], { stdio: 'ignore', ...userIds() })
   }
   return {
     port,
@@ -243,9 +235,7 @@ export async function startPgBouncer ({ root, server, users, poolSize, maxClient
     `pidfile = ${pidFile}`,
     '',
   ].join('\n'))
-  const child = runsAsRoot
-    ? spawn('su', [SUPERUSER, '-s', '/bin/sh', '-c', `exec ${quote(bin)} ${quote(ini)}`], { stdio: ['ignore', 'ignore', 'pipe'] })
-    : spawn(bin, [ini], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(bin, [ini], { stdio: ['ignore', 'ignore', 'pipe'], ...userIds() })
   let stderr = ''
   child.stderr?.on('data', (chunk) => { stderr += chunk })
   const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -565,12 +555,16 @@ function userIds () {
   return { uid, gid }
 }
 
-/** @returns {[number, number]} */
+/** @type {[number, number] | undefined} */
+let postgresIds
+
+/** The `postgres` user's uid and gid. @returns {[number, number]} */
 function ids () {
-  return [
+  postgresIds ??= [
     Number(execFileSync('id', ['-u', SUPERUSER], { encoding: 'utf8' }).trim()),
     Number(execFileSync('id', ['-g', SUPERUSER], { encoding: 'utf8' }).trim()),
   ]
+  return postgresIds
 }
 
 /**
