@@ -11,8 +11,9 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs'
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
@@ -75,6 +76,17 @@ async function ownedFolder (path) {
   await mkdir(path, { recursive: true })
   await chmod(path, 0o755)
   if (runsAsRoot) await chown(path, ...ids())
+  return path
+}
+
+/**
+ * A new temporary folder, `user-rpc-<prefix>-…`, that the `postgres` user can reach when we
+ * are root (mkdtemp makes 0700 ones), for a server's data or a service's embedded database.
+ * @param {string} prefix
+ */
+export async function reachableTempFolder (prefix) {
+  const path = await mkdtemp(join(tmpdir(), `user-rpc-${prefix}-`))
+  await chmod(path, 0o755)
   return path
 }
 

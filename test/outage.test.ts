@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process'
-import { chmod, mkdtemp, readFile, rename, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { reachableTempFolder } from '../scripts/postgres-topology.js'
 import { migrateDeploy } from '../src/db/migrate.js'
 import { loginsWith, probe, startWriteLoad, tally, type CreateRecord } from './support/clients.js'
 import { startExternalPostgres, storedLogins, type ExternalPostgres } from './support/database.js'
@@ -30,9 +30,7 @@ let database: ExternalPostgres
 beforeAll(async () => {
   database = await startExternalPostgres()
   await migrateDeploy(database.url)
-  root = await mkdtemp(join(tmpdir(), 'user-rpc-supervision-'))
-  // Reachable by the `postgres` user when the suite runs as root.
-  await chmod(root, 0o755)
+  root = await reachableTempFolder('supervision')
   template = join(root, 'template')
   const first = await startService({ EMBEDDED_DATABASE_DIR: template })
   expect(await first.stop()).toBe(0)
