@@ -348,6 +348,43 @@ export async function startPgBouncer ({ root, server, users, poolSize, maxClient
 }
 
 /**
+ * @typedef {object} PooledPrimary
+ * @property {string} root   its temporary folder (more servers of the test's may go in it)
+ * @property {PostgresServer} primary
+ * @property {Bouncer} bouncer
+ * @property {() => Promise<void>} stop   PgBouncer, then the primary, then the folder
+ */
+
+/**
+ * What the tests behind a pooler start from: a primary (no fsync) with `database` on it and
+ * PgBouncer in transaction pooling mode in front of it (`startPgBouncer`'s users and pool
+ * size), in a temporary folder `user-rpc-<prefix>-…`. A failure part way stops what started.
+ * @param {{ prefix: string, database: string, users: Record<string, string>, poolSize: number }} options
+ * @returns {Promise<PooledPrimary>}
+ */
+export async function startPooledPrimary ({ prefix, database, users, poolSize }) {
+  const root = await reachableTempFolder(prefix)
+  /** @type {PostgresServer | undefined} */
+  let primary
+  /** @type {Bouncer | undefined} */
+  let bouncer
+  const stop = async () => {
+    await bouncer?.stop()
+    await primary?.stop()
+    await rm(root, { recursive: true, force: true })
+  }
+  try {
+    primary = await startPrimary({ root, fast: true })
+    await createDatabaseOnServer(primary, database)
+    bouncer = await startPgBouncer({ root, server: primary, users, poolSize })
+    return { root, primary, bouncer, stop }
+  } catch (error) {
+    await stop().catch(() => {})
+    throw error
+  }
+}
+
+/**
  * @typedef {object} FailoverMonitor
  * @property {number} port
  * @property {string} uri     what nodes register with (`pg_autoctl show uri`)
