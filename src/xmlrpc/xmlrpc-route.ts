@@ -17,7 +17,9 @@ const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i
  * The HTTP face of the XML-RPC bridge, beside /rpc and inside the same scope, so the same
  * API keys, rate limits and body limit apply. POST with text/xml (or application/xml) in
  * UTF-8. Every XML-RPC answer is HTTP 200 with text/xml, faults included, as clients expect;
- * transport refusals (401, 405, 413, 415, 429) keep their status and carry a `<fault>` too.
+ * transport refusals (401, 405, 413, 415, 429) keep their status and carry a `<fault>` too:
+ * the hooks of the scope (API keys, rate limits) throw them, and this route's error handler
+ * writes them.
  * Registered only when XMLRPC_PATH is set: unset, none of this exists.
  */
 export const xmlRpcRoute: FastifyPluginAsync<XmlRpcRouteOptions> = async (app, { rpc, path, bodyLimit }) => {
@@ -44,16 +46,6 @@ export const xmlRpcRoute: FastifyPluginAsync<XmlRpcRouteOptions> = async (app, {
     return sendFault(reply, 500, ErrorCode.InternalError, 'Internal error')
   })
 
-  // The API-key check answers 401 itself, with a JSON-RPC error body; an XML-RPC client
-  // (the npm one reads any status but 404) gets the same code and message as a <fault>.
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (reply.statusCode < 400 || !String(reply.getHeader('content-type')).startsWith('application/json')) return payload
-    const refusal = readJsonRpcError(payload)
-    if (!refusal) return payload
-    reply.type(XML)
-    return encodeFault(refusal.code, refusal.message)
-  })
-
   app.post(path, { bodyLimit }, async (request, reply) => {
     const xml = await answer(request.body as Buffer, { log: request.log, caller: request.caller, transport: 'xmlrpc', consistency: request.consistency, idempotencyKey: request.idempotencyKey })
     return reply.code(200).type(XML).send(xml)
@@ -71,14 +63,4 @@ export const xmlRpcRoute: FastifyPluginAsync<XmlRpcRouteOptions> = async (app, {
 
 function sendFault (reply: FastifyReply, status: number, code: number, message: string) {
   return reply.code(status).type(XML).send(encodeFault(code, message))
-}
-
-function readJsonRpcError (payload: unknown): { code: number, message: string } | undefined {
-  if (typeof payload !== 'string') return undefined
-  try {
-    const error = (JSON.parse(payload) as { error?: { code?: unknown, message?: unknown } }).error
-    return typeof error?.code === 'number' && typeof error.message === 'string' ? { code: error.code, message: error.message } : undefined
-  } catch {
-    return undefined
-  }
 }
