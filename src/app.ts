@@ -13,7 +13,8 @@ import { idempotencyExpiry } from './plugins/idempotency-expiry.js'
 import { idempotencyKeyHeader } from './plugins/idempotency-key.js'
 import { metrics, type MetricsRenderer } from './plugins/metrics.js'
 import { rateLimits } from './plugins/rate-limits.js'
-import { answerClientError, rpcRoute } from './rpc/http-route.js'
+import { answerClientError, answerError } from './rpc/http-errors.js'
+import { rpcRoute } from './rpc/http-route.js'
 import { buildOpenRpcDocument } from './rpc/openrpc.js'
 import { createRpcServer } from './rpc/rpc-server.js'
 import { userMethods } from './users/user-methods.js'
@@ -66,7 +67,7 @@ export async function buildApp ({ config, databaseUrl, logger, shareMetrics }: A
       requestTimeout: config.REQUEST_TIMEOUT_MS,
       connectionsCheckingInterval: 1000,
     },
-    // A request that cannot be read is answered like the route's own refusals (JSON-RPC body).
+    // A request that cannot be read reaches no route: answered apart, with a JSON-RPC body.
     clientErrorHandler: answerClientError,
     // A socket with no traffic at all for this long is closed.
     connectionTimeout: config.CONNECTION_TIMEOUT_MS,
@@ -80,6 +81,9 @@ export async function buildApp ({ config, databaseUrl, logger, shareMetrics }: A
     // JSON-RPC. The drain stays bounded: each socket takes one more call at most.
     return503OnClosing: false,
   })
+
+  // The one error handler, first: a route keeps the handler in force when it is added.
+  app.setErrorHandler(answerError)
 
   // Once closing, answers still in flight ask the client to hang up, so a keep-alive
   // socket does not hold the drain open until the grace period ends.
@@ -135,14 +139,6 @@ export async function buildApp ({ config, databaseUrl, logger, shareMetrics }: A
   })
 
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'Not Found' }))
-  app.setErrorHandler((error: { statusCode?: number, message: string }, request, reply) => {
-    const status = error.statusCode ?? 500
-    if (status >= 500) {
-      request.log.error({ err: error }, 'request failed')
-      return reply.code(500).send({ error: 'Internal Server Error' })
-    }
-    return reply.code(status).send({ error: error.message })
-  })
 
   return app
 }

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest'
+import { jsonRpcRefusals } from '../src/rpc/http-route.js'
 import { buildTestApp, call, type TestApp } from './support/clients.js'
 import { insertUser, lockRow, query, readUser, refusingDatabaseUrl, waitForBlockedCalls, type Session } from './support/database.js'
 
@@ -48,5 +49,27 @@ describe('unexpected failures', () => {
     expect(status).toBe(200)
     expect(body).toEqual({ jsonrpc: '2.0', id: 1, error: { code: -32011, message: 'Database unavailable', data: { retryable: true } } })
     expect(app.logLines).toContainEqual(expect.objectContaining({ msg: 'database unavailable', rpcMethod: 'user.get' }))
+  })
+
+  it('when an HTTP route fails outside any call, then 500 with -32603 on a JSON-RPC route and a bare error elsewhere, and the detail is in the log only', async () => {
+    const app = await buildTestApp({}, {
+      shareMetrics: () => async () => { throw new Error('metrics renderer broke: detail-5c1e') },
+      // A JSON-RPC route of the test's own, whose handler fails as no route of the service's can.
+      beforeReady: (scope) => scope.post('/rpc-failing', { config: { refusals: jsonRpcRefusals } }, async () => { throw new Error('route broke: detail-5c1e') }),
+    })
+    apps.push(app)
+
+    const rpc = await app.inject({ method: 'POST', url: '/rpc-failing' })
+    expect(rpc.statusCode).toBe(500)
+    expect(rpc.headers['content-type']).toBe('application/json; charset=utf-8')
+    expect(rpc.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } })
+    const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+    expect(metrics.statusCode).toBe(500)
+    expect(metrics.json()).toEqual({ error: 'Internal Server Error' })
+    const logged = app.logLines.filter((line) => line.msg === 'request failed')
+    expect(logged.map((line) => [line.level, (line.err as { message?: string }).message])).toEqual([
+      [50, 'route broke: detail-5c1e'],
+      [50, 'metrics renderer broke: detail-5c1e'],
+    ])
   })
 })

@@ -1,11 +1,10 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   failoverStates,
   performSwitchover,
+  reachableTempFolder,
   startFailoverMonitor,
   startFailoverNode,
   waitForFailoverSettled,
@@ -54,8 +53,7 @@ const nodeNamed = (name: string) => {
 }
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'user-rpc-ha-'))
-  await chmod(root, 0o755)
+  root = await reachableTempFolder('ha')
   monitor = await startFailoverMonitor({ root, settings: MONITOR_SETTINGS })
   for (const name of ['node1', 'node2']) nodes.push(await startFailoverNode(monitor, { root, name, database: DATABASE, timeouts: KEEPER_TIMEOUTS }))
   // The standby first: libpq's rule, not the order, must find the primary. As

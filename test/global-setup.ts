@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
+import { reachableTempFolder } from '../scripts/postgres-topology.js'
 import { holdEmbeddedPostgres, type EmbeddedPostgres } from '../src/dev-database/index.js'
 import { migrateDeploy } from '../src/db/migrate.js'
 import { debianPackages, ensureSystemPackages } from '../scripts/system-packages.js'
@@ -41,9 +41,7 @@ async function startDatabase () {
     databaseUrl = withDatabase(adminUrl, name)
     teardown = async () => { await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
   } else {
-    // Reachable by the `postgres` user when the run is root (mkdtemp makes 0700 folders).
-    const dir = await mkdtemp(join(tmpdir(), 'user-rpc-test-'))
-    await chmod(dir, 0o755)
+    const dir = await reachableTempFolder('test')
     const server = await startEmbedded(join(dir, 'data'))
     adminUrl = server.adminUrl
     databaseUrl = server.url

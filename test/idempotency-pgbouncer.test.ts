@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createDatabaseOnServer, startPgBouncer, startPrimary, withClient, type Bouncer, type PostgresServer } from '../scripts/postgres-topology.js'
+import { startPooledPrimary, withClient, type PooledPrimary } from '../scripts/postgres-topology.js'
 import { callOnNewConnection } from './support/clients.js'
 import { uniqueLogin } from './support/database.js'
 import { killLeftoverServices, startService, type ServiceProcess } from './support/processes.js'
@@ -17,20 +14,14 @@ import { killLeftoverServices, startService, type ServiceProcess } from './suppo
 const DATABASE = 'user_rpc'
 const ADMIN_PASSWORD = 'admin-secret-5b31c9'
 
-let root: string
-let primary: PostgresServer
-let bouncer: Bouncer
+let servers: PooledPrimary
 let service: ServiceProcess
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'user-rpc-idem-'))
-  await chmod(root, 0o755)
-  primary = await startPrimary({ root, fast: true })
-  await createDatabaseOnServer(primary, DATABASE)
-  bouncer = await startPgBouncer({ root, server: primary, users: { postgres: ADMIN_PASSWORD }, poolSize: 4 })
+  servers = await startPooledPrimary({ prefix: 'idem', database: DATABASE, users: { postgres: ADMIN_PASSWORD }, poolSize: 4 })
   service = await startService({
-    DATABASE_URL: bouncer.url(DATABASE),
-    DIRECT_DATABASE_URL: primary.url(DATABASE),
+    DATABASE_URL: servers.bouncer.url(DATABASE),
+    DIRECT_DATABASE_URL: servers.primary.url(DATABASE),
     MIGRATE_ON_START: 'true',
     // PgBouncer 1.18 cannot carry named statements between connections (main makes this the default).
     DATABASE_PREPARED_STATEMENTS: 'false',
@@ -40,13 +31,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await service?.stop()
   killLeftoverServices()
-  await bouncer?.stop()
-  await primary?.stop()
-  if (root) await rm(root, { recursive: true, force: true })
+  await servers?.stop()
 }, 60_000)
 
 const count = (sql: string, params: unknown[]) =>
-  withClient(primary.url(DATABASE), async (client) => Number((await client.query<{ n: string }>(sql, params)).rows[0]?.n))
+  withClient(servers.primary.url(DATABASE), async (client) => Number((await client.query<{ n: string }>(sql, params)).rows[0]?.n))
 
 describe('idempotency keys and versions behind PgBouncer (transaction pooling)', { timeout: 60_000 }, () => {
   it('when 20 calls with one key arrive at once, then one user is created and all 20 get the same answer', async () => {

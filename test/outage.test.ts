@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process'
-import { chmod, mkdtemp, readFile, rename, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { reachableTempFolder, startOperatorPostgres, type OperatorPostgres } from '../scripts/postgres-topology.js'
 import { migrateDeploy } from '../src/db/migrate.js'
 import { loginsWith, probe, startWriteLoad, tally, type CreateRecord } from './support/clients.js'
-import { startExternalPostgres, storedLogins, type ExternalPostgres } from './support/database.js'
+import { storedLogins } from './support/database.js'
 import { embeddedDatabaseUrl, killLeftoverServices, startService, type ServiceProcess } from './support/processes.js'
 
 /**
@@ -25,14 +25,12 @@ let root: string
 let template: string
 let copies = 0
 
-let database: ExternalPostgres
+let database: OperatorPostgres
 
 beforeAll(async () => {
-  database = await startExternalPostgres()
-  await migrateDeploy(database.url)
-  root = await mkdtemp(join(tmpdir(), 'user-rpc-supervision-'))
-  // Reachable by the `postgres` user when the suite runs as root.
-  await chmod(root, 0o755)
+  database = await startOperatorPostgres()
+  await migrateDeploy(database.url())
+  root = await reachableTempFolder('supervision')
   template = join(root, 'template')
   const first = await startService({ EMBEDDED_DATABASE_DIR: template })
   expect(await first.stop()).toBe(0)
@@ -168,7 +166,7 @@ describe('the embedded PostgreSQL, supervised', () => {
 
 describe('an external database that goes away', () => {
   it('when it stops (immediate) and starts again under writes, then calls get only -32011 while it is down, /readyz says 503, calls recover, and every acknowledged create is there', async () => {
-    const service = await startService({ DATABASE_URL: database.url })
+    const service = await startService({ DATABASE_URL: database.url() })
     const load = startWriteLoad({ baseUrl: service.url, prefix: 'outage' })
     try {
       await load.acknowledged(50)
@@ -195,7 +193,7 @@ describe('an external database that goes away', () => {
       // Bounded, not tight: the machine is shared. The pool needs no restart, only a new connection.
       expect(recoveredAt - backAt).toBeLessThan(15_000)
 
-      expectAcknowledgedStored(await storedLogins(database.url, 'outage'), load.records)
+      expectAcknowledgedStored(await storedLogins(database.url(), 'outage'), load.records)
     } finally {
       await load.stop()
       service.signal('SIGTERM')

@@ -1,16 +1,14 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
-  createDatabaseOnServer,
   startPgBouncer,
-  startPrimary,
+  startPooledPrimary,
   startReplica,
   waitForReplay,
   withClient,
   type Bouncer,
+  type PooledPrimary,
   type PostgresServer,
 } from '../scripts/postgres-topology.js'
 import { shippedMigrations } from '../src/db/migration-state.js'
@@ -34,6 +32,7 @@ const APP_ROLE = 'user_rpc_app'
 const APP_PASSWORD = 'app-secret-2f9c41'
 const ADMIN_PASSWORD = 'admin-secret-8d02e7'
 
+let servers: PooledPrimary
 let root: string
 let primary: PostgresServer
 let replica: PostgresServer
@@ -60,10 +59,8 @@ async function startInstance (env: Record<string, string>): Promise<Instance> {
 }
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'user-rpc-scale-'))
-  await chmod(root, 0o755)
-  primary = await startPrimary({ root, fast: true })
-  await createDatabaseOnServer(primary, DATABASE)
+  servers = await startPooledPrimary({ prefix: 'scale', database: DATABASE, users: { postgres: ADMIN_PASSWORD, [APP_ROLE]: APP_PASSWORD }, poolSize: 4 })
+  ;({ root, primary, bouncer } = servers)
   // Least privilege: the runtime's role reads and writes rows; only the owner changes the schema.
   await withClient(primary.url(DATABASE), (client) => client.query(`
     CREATE ROLE ${APP_ROLE} LOGIN;
@@ -71,7 +68,6 @@ beforeAll(async () => {
     ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${APP_ROLE};
     ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${APP_ROLE};
   `))
-  bouncer = await startPgBouncer({ root, server: primary, users: { postgres: ADMIN_PASSWORD, [APP_ROLE]: APP_PASSWORD }, poolSize: 4 })
   // Both instances reach PgBouncer through a relay that records what they send.
   recorder = await startWireRecorder(bouncer.port)
   const pooled = new URL(bouncer.url(DATABASE, APP_ROLE))
@@ -94,10 +90,8 @@ afterAll(async () => {
   await Promise.all([a?.process.stop(), b?.process.stop()])
   killLeftoverServices()
   await recorder?.close()
-  await bouncer?.stop()
   await replica?.stop().catch(() => {})
-  await primary?.stop()
-  if (root) await rm(root, { recursive: true, force: true })
+  await servers?.stop()
 }, 60_000)
 
 /** Calls of statements that read the users table, on one server. */

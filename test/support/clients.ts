@@ -4,7 +4,7 @@ import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import { afterAll } from 'vitest'
-import { buildApp } from '../../src/app.js'
+import { buildApp, type AppOptions } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { ErrorCode } from '../../src/rpc/errors.js'
 import { testDatabaseUrl, uniqueName, withApplicationName, type Session } from './database.js'
@@ -33,6 +33,10 @@ export type TestApp = App & {
 export interface TestAppOptions {
   /** Another database URL than the test database (a proxy, a refusing address...). */
   databaseUrl?: string
+  /** What GET /metrics renders, as buildApp takes it (in production, the workers' aggregate). */
+  shareMetrics?: AppOptions['shareMetrics']
+  /** Runs before the app is ready, for a route of the test's own. */
+  beforeReady?: (app: App) => void
 }
 
 /**
@@ -51,7 +55,8 @@ export async function buildTestApp (env: Record<string, string> = {}, options: T
     },
   })
   const config = loadConfig({ NODE_ENV: 'test', ...unhurriedLimits, DATABASE_URL: databaseUrl, ...env })
-  const app = await buildApp({ config, databaseUrl, logger: pino({ level: 'trace' }, sink) })
+  const app = await buildApp({ config, databaseUrl, logger: pino({ level: 'trace' }, sink), shareMetrics: options.shareMetrics })
+  options.beforeReady?.(app)
   await app.ready()
   return Object.assign(app, { applicationName, logLines })
 }

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process'
-import { chmod, cp, mkdtemp, readFile, rm, symlink } from 'node:fs/promises'
+import { cp, readFile, rm, symlink } from 'node:fs/promises'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { reachableTempFolder } from '../../scripts/postgres-topology.js'
 import { projectRoot } from '../../src/paths.js'
 
 /**
@@ -13,8 +13,7 @@ import { projectRoot } from '../../src/paths.js'
 
 /** A temporary folder the `postgres` user can reach (mkdtemp makes 0700 ones), and its removal. */
 export async function scratchFolder (prefix: string) {
-  const path = await mkdtemp(join(tmpdir(), `user-rpc-${prefix}-`))
-  await chmod(path, 0o755)
+  const path = await reachableTempFolder(prefix)
   return { path, remove: () => rm(path, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }) }
 }
 
