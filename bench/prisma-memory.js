@@ -14,6 +14,11 @@
  *
  *   npm run bench:memory     # BENCH_CALLS (default 20000), BENCH_CONCURRENCY (128), BENCH_MEMORY_ROUNDS (2), BENCH_DATABASE_URL
  *   BENCH_MEMORY_LEVERS='--max-semi-space-size=1;--max-semi-space-size=16'   # flag sets, ';'-separated
+ *
+ * Then, with default flags, where the memory comes from stage by stage (node and pg alone, the
+ * Prisma client imported, its query compiler loaded by the first query, the load, a full GC
+ * after it: V8's heap by space, and what is resident outside it), and a heap snapshot taken
+ * after them, summed by kind of object, with its largest strings.
  */
 import { execFile } from 'node:child_process'
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -26,7 +31,9 @@ import { promisify } from 'node:util'
 const calls = Number(process.env.BENCH_CALLS ?? 20_000)
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 128)
 
-if (process.env.PRISMA_MEMORY_CHILD_URL) {
+if (process.env.PRISMA_MEMORY_CHILD_URL && process.env.PRISMA_MEMORY_STAGES) {
+  console.log(JSON.stringify(await measureStages(process.env.PRISMA_MEMORY_CHILD_URL)))
+} else if (process.env.PRISMA_MEMORY_CHILD_URL) {
   console.log(JSON.stringify(await measureHere(process.env.PRISMA_MEMORY_CHILD_URL)))
 } else {
   await compareLevers()
@@ -64,10 +71,160 @@ async function compareLevers () {
       const mean = (/** @type {string} */ key) => runs.reduce((sum, run) => sum + (run[key] ?? 0), 0) / runs.length
       console.log(`| ${lever || '(defaults)'} | ${columns.map((key) => mean(key).toFixed(1)).join(' | ')} |`)
     }
+    await printStages(database.url)
   } finally {
     await database.stop()
     await rm(workDir, { recursive: true, force: true })
   }
+}
+
+/**
+ * Runs the stage-by-stage child (default flags, `--expose-gc` so each stage is measured after
+ * a full collection) and prints its two tables.
+ * @param {string} url
+ */
+async function printStages (url) {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url)], {
+    env: { ...process.env, PRISMA_MEMORY_CHILD_URL: url, PRISMA_MEMORY_STAGES: '1' },
+    maxBuffer: 1 << 20,
+  })
+  /** @type {{ stages: Array<Record<string, string | number>>, snapshot: { byKind: Array<[string, number]>, largestStrings: Array<[string, number]> } }} */
+  const { stages, snapshot } = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}')
+  const columns = ['rss', 'anonymous', 'files', 'heapCommitted', 'heapUsed', 'newSpace', 'oldSpace', 'codeSpace', 'largeObjects', 'external', 'anonymousOutsideHeap']
+  console.log('')
+  console.log('Stage by stage, default flags (MiB; each stage after a full GC except the load\'s own row, whose peak RSS is in its name):')
+  console.log('')
+  console.log(`| stage | ${columns.join(' | ')} |`)
+  console.log(`|---|${columns.map(() => '---:').join('|')}|`)
+  for (const stage of stages) console.log(`| ${stage.stage} | ${columns.map((key) => Number(stage[key]).toFixed(1)).join(' | ')} |`)
+  console.log('')
+  console.log('Heap snapshot after the load and the full GC (self size of live objects, MiB):')
+  console.log('')
+  console.log('| kind | MiB |')
+  console.log('|---|---:|')
+  for (const [kind, bytes] of snapshot.byKind) console.log(`| ${kind} | ${(bytes / 1024 / 1024).toFixed(2)} |`)
+  console.log('')
+  console.log('Its largest strings:')
+  console.log('')
+  console.log('| MiB | begins with |')
+  console.log('|---:|---|')
+  for (const [text, bytes] of snapshot.largestStrings) console.log(`| ${(bytes / 1024 / 1024).toFixed(2)} | \`${text.replaceAll('|', '\\|').replaceAll('`', "'")}\` |`)
+}
+
+/**
+ * One child's stages: what node and pg hold, then the Prisma client imported, its query
+ * compiler loaded by a first query, the load, and a full GC after it.
+ * @param {string} url
+ */
+async function measureStages (url) {
+  const gc = /** @type {() => void} */ (globalThis.gc)
+  const { default: pg } = await import('pg')
+  const pool = new pg.Pool({ connectionString: url, max: 10 })
+  const ids = (await pool.query('SELECT id FROM users ORDER BY id LIMIT 100')).rows.map((row) => row.id)
+  /** @type {Array<Record<string, string | number>>} */
+  const stages = []
+  const stage = async (/** @type {string} */ name, collect = true) => {
+    if (collect) gc()
+    stages.push({ stage: name, ...await heapAndResident() })
+  }
+  await stage('node and pg')
+  const { PrismaPg } = await import('@prisma/adapter-pg')
+  const { PrismaClient } = await import('../dist/generated/prisma/client.js')
+  await stage('+ the Prisma client imported')
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), errorFormat: 'minimal' })
+  try {
+    await prisma.$transaction((tx) => tx.user.findUnique({ where: { id: ids[0] } }))
+    await stage('+ a first query (the query compiler loaded)')
+    let peakRss = 0
+    const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 50)
+    await load(prisma, ids)
+    clearInterval(sampler)
+    await stage(`+ ${calls} calls, ${concurrency} at a time (peak RSS ${(peakRss / 1024 / 1024).toFixed(1)})`, false)
+    await stage('+ a full GC after the load')
+    // Last: the snapshot's own text and parsing would be counted by any stage after it.
+    return { stages, snapshot: await heapSnapshotSummary() }
+  } finally {
+    await prisma.$disconnect()
+    await pool.end()
+  }
+}
+
+/** V8's heap by space, and the resident memory around it, in MiB. */
+async function heapAndResident () {
+  const { getHeapStatistics, getHeapSpaceStatistics } = await import('node:v8')
+  const heap = getHeapStatistics()
+  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, space.space_size]))
+  const split = await residentByKind()
+  const mib = (/** @type {number | undefined} */ bytes) => (bytes ?? 0) / 1024 / 1024
+  return {
+    rss: mib(process.memoryUsage.rss()),
+    anonymous: mib(split.anonymous + split.malloc),
+    files: mib(split.files),
+    heapCommitted: mib(heap.total_heap_size),
+    heapUsed: mib(heap.used_heap_size),
+    newSpace: mib(spaces.new_space),
+    oldSpace: mib(spaces.old_space),
+    codeSpace: mib(spaces.code_space),
+    largeObjects: mib(spaces.large_object_space),
+    external: mib(heap.external_memory),
+    // What is resident and anonymous but not V8's heap: the query compiler's WebAssembly code
+    // and memory, buffers, malloc's arenas.
+    anonymousOutsideHeap: mib(split.anonymous + split.malloc - heap.total_heap_size),
+  }
+}
+
+/**
+ * A heap snapshot of this process, summed by kind of object (V8's node types), and the five
+ * largest strings with their first characters.
+ */
+async function heapSnapshotSummary () {
+  const { Session } = await import('node:inspector/promises')
+  const session = new Session()
+  session.connect()
+  /** @type {string[]} */
+  const chunks = []
+  session.on('HeapProfiler.addHeapSnapshotChunk', (message) => { chunks.push(message.params.chunk) })
+  try {
+    await session.post('HeapProfiler.takeHeapSnapshot', { reportProgress: false })
+  } finally {
+    session.disconnect()
+  }
+  /** @type {{ snapshot: { meta: { node_fields: string[], node_types: [string[]] } }, nodes: number[], strings: string[] }} */
+  const snapshot = JSON.parse(chunks.join(''))
+  const fields = snapshot.snapshot.meta.node_fields
+  const kinds = snapshot.snapshot.meta.node_types[0]
+  const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((field) => fields.indexOf(field))
+  /** @type {Map<string, number>} */
+  const byKind = new Map()
+  /** @type {Array<[string, number]>} */
+  const strings = []
+  for (let i = 0; i < snapshot.nodes.length; i += fields.length) {
+    const kind = kinds[snapshot.nodes[i + Number(typeAt)] ?? 0] ?? '?'
+    const size = snapshot.nodes[i + Number(sizeAt)] ?? 0
+    byKind.set(kind, (byKind.get(kind) ?? 0) + size)
+    if (kind === 'string' && size > 100_000) strings.push([(snapshot.strings[snapshot.nodes[i + Number(nameAt)] ?? 0] ?? '').slice(0, 40).replaceAll('\n', ' '), size])
+  }
+  return {
+    byKind: [...byKind].sort((a, b) => b[1] - a[1]).filter(([, bytes]) => bytes >= 10_000),
+    largestStrings: strings.sort((a, b) => b[1] - a[1]).slice(0, 5),
+  }
+}
+
+/**
+ * `calls` interactive reads, `concurrency` at a time.
+ * @param {{ $transaction: Function }} prisma @param {number[]} ids
+ */
+async function load (prisma, ids) {
+  let next = 0
+  const run = async () => {
+    while (next < calls) {
+      const i = next++
+      const id = ids[i % ids.length]
+      // Bounds far above any wait: 128 callers share 10 connections; this measures memory, not waits.
+      if (!await prisma.$transaction((/** @type {any} */ tx) => tx.user.findUnique({ where: { id } }), { timeout: 60_000, maxWait: 60_000 })) throw new Error(`no user ${id}`)
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, run))
 }
 
 /**
@@ -87,19 +244,9 @@ async function measureHere (url) {
   let peakRss = 0
   const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 50)
   try {
-    let next = 0
-    const run = async () => {
-      while (next < calls) {
-        const i = next++
-        const id = ids[i % ids.length]
-        // Bounds far above any wait: 128 callers share 10 connections; this measures memory, not waits.
-        if (!await prisma.$transaction((tx) => tx.user.findUnique({ where: { id } }), { timeout: 60_000, maxWait: 60_000 })) throw new Error(`no user ${id}`)
-      }
-    }
-    await Promise.all(Array.from({ length: concurrency }, run)) // warm-up: JIT, the compiler's caches, connections
-    next = 0
+    await load(prisma, ids) // warm-up: JIT, the compiler's caches, connections
     gcObserver.observe({ entryTypes: ['gc'] })
-    await Promise.all(Array.from({ length: concurrency }, run))
+    await load(prisma, ids)
     peakRss = Math.max(peakRss, process.memoryUsage.rss())
     const memory = process.memoryUsage()
     const split = await residentByKind()
