@@ -6,4 +6,3 @@
  */
 export { holdEmbeddedPostgres, type EmbeddedOptions, type EmbeddedPostgres } from './embedded-postgres.js'
 export { superviseEmbeddedPostgres, type SupervisedDatabase, type SupervisionSettings } from './supervisor.js'
-export { freePort } from './port-choice.js'

@@ -27,7 +27,7 @@ export async function rememberPort (dir: string, port: number) {
   await writeFile(rememberedPortFile(dir), `${port}\n`)
 }
 
-export async function freePort (): Promise<number> {
+async function freePort (): Promise<number> {
   return await listenOnce(0)
 }
 
