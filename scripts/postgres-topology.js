@@ -16,7 +16,7 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs'
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdir, mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -488,19 +488,56 @@ function killPostmaster (dataDir) {
  * shutdown, on which the postmaster ends every child before it exits. A SIGKILL alone (a
  * crash) leaves children that do not watch for their postmaster's death, such as the
  * monitor's logger and health-check worker, running after the tests. SIGKILL only if it has
- * not exited within 10 s.
+ * not exited within 10 s; then whatever outlived it (endOrphans).
  * @param {string} dataDir
  */
 async function endPostmaster (dataDir) {
-  const pidFile = join(dataDir, 'postmaster.pid')
-  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n', 1)[0]) : 0
-  if (!(pid > 0)) return
-  const alive = () => {
-    try { process.kill(pid, 0); return true } catch { return false }
+  try {
+    const pidFile = join(dataDir, 'postmaster.pid')
+    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n', 1)[0]) : 0
+    if (!(pid > 0)) return
+    const alive = () => {
+      try { process.kill(pid, 0); return true } catch { return false }
+    }
+    try { process.kill(pid, 'SIGQUIT') } catch { return }
+    for (let waited = 0; waited < 10_000 && alive(); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100))
+    if (alive()) killPostmaster(dataDir)
+  } finally {
+    await endOrphans(dataDir)
   }
-  try { process.kill(pid, 'SIGQUIT') } catch { return }
-  for (let waited = 0; waited < 10_000 && alive(); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100))
-  if (alive()) killPostmaster(dataDir)
+}
+
+/**
+ * Ends what outlived its postmaster in `dataDir`. A postmaster that died first (pg_autoctl's
+ * group killed before the SIGQUIT arrives, or the SIGKILL above) leaves children that never
+ * look for it: the monitor's health-check worker keeps running, and its logger with it, for as
+ * long as the machine does. Every PostgreSQL process works in its data folder, so they are
+ * found by their working directory.
+ * @param {string} dataDir
+ */
+export async function endOrphans (dataDir) {
+  const orphans = await processesWorkingIn(dataDir)
+  for (const pid of orphans) {
+    try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+  }
+  for (let waited = 0; waited < 5_000 && (await processesWorkingIn(dataDir)).length > 0; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100))
+}
+
+/**
+ * The processes whose working directory is `dataDir` or a folder in it (also once deleted).
+ * @param {string} dataDir
+ */
+export async function processesWorkingIn (dataDir) {
+  /** @type {number[]} */
+  const found = []
+  for (const entry of await readdir('/proc')) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid) || pid === process.pid) continue
+    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '')
+    const folder = cwd.endsWith(' (deleted)') ? cwd.slice(0, -' (deleted)'.length) : cwd
+    if (folder === dataDir || folder.startsWith(`${dataDir}/`)) found.push(pid)
+  }
+  return found
 }
 
 /**

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   failoverStates,
   performSwitchover,
+  processesWorkingIn,
   reachableTempFolder,
   startFailoverMonitor,
   startFailoverNode,
@@ -67,11 +68,17 @@ beforeAll(async () => {
   })
 }, 420_000)
 
-afterAll(async () => {
-  const stopped = service?.stop()
-  await stopped
-  for (const node of nodes) await node.stop()
+/** Stops the service, the nodes and the monitor, once. */
+async function stopFormation () {
+  await service?.stop()
+  service = undefined
+  for (const node of nodes.splice(0)) await node.stop()
   await monitor?.stop()
+  monitor = undefined
+}
+
+afterAll(async () => {
+  await stopFormation()
   if (root) await rm(root, { recursive: true, force: true })
 }, 120_000)
 
@@ -195,4 +202,13 @@ describe('following a pg_auto_failover formation (docs/high-availability.md)', (
       await load.stop()
     }
   }, 240_000)
+})
+
+describe('when the formation stops', () => {
+  it('then no process of its monitor or nodes is left running', async () => {
+    await stopFormation()
+    // Every PostgreSQL process works in its data folder: a health-check worker or logger that
+    // outlived its postmaster would still be found here.
+    expect(await processesWorkingIn(root)).toEqual([])
+  }, 120_000)
 })
