@@ -22,14 +22,13 @@
  *   BENCH_PROFILE=0           # no profile (for quick A/B runs); BENCH_PROFILE_OUT=file.cpuprofile keeps it
  */
 import { Session } from 'node:inspector/promises'
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rm, writeFile } from 'node:fs/promises'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PrismaClient } from '../dist/generated/prisma/client.js'
 import { provisionDatabase } from './database.js'
 import { seedUsers } from './seed.js'
+import { reachableTempFolder } from '../scripts/postgres-topology.js'
 
 const CONCURRENCY = 32
 const calls = Number(process.env.BENCH_CALLS ?? 10_000)
@@ -37,8 +36,7 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const pathWords = (process.env.BENCH_PATHS ?? '').split(',').map((word) => word.trim()).filter(Boolean)
 const profiling = process.env.BENCH_PROFILE !== '0'
 
-const workDir = await mkdtemp(join(tmpdir(), 'user-rpc-prisma-cost-'))
-await chmod(workDir, 0o755)
+const workDir = await reachableTempFolder('prisma-cost')
 const database = await provisionDatabase({ externalUrl: process.env.BENCH_DATABASE_URL, workDir, log: () => {} })
 const pool = new pg.Pool({ connectionString: database.url, max: 10 })
 /** @type {PrismaClient[]} */

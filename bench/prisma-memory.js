@@ -21,12 +21,11 @@
  * after them, summed by kind of object, with its largest strings.
  */
 import { execFile } from 'node:child_process'
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFile, rm } from 'node:fs/promises'
 import { PerformanceObserver } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { reachableTempFolder } from '../scripts/postgres-topology.js'
 
 const calls = Number(process.env.BENCH_CALLS ?? 20_000)
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 128)
@@ -43,8 +42,7 @@ async function compareLevers () {
   const { provisionDatabase } = await import('./database.js')
   const { seedUsers } = await import('./seed.js')
   const levers = ['', ...(process.env.BENCH_MEMORY_LEVERS ?? '--max-semi-space-size=1;--max-semi-space-size=16').split(';').map((text) => text.trim()).filter(Boolean)]
-  const workDir = await mkdtemp(join(tmpdir(), 'user-rpc-prisma-memory-'))
-  await chmod(workDir, 0o755)
+  const workDir = await reachableTempFolder('prisma-memory')
   const database = await provisionDatabase({ externalUrl: process.env.BENCH_DATABASE_URL, workDir, log: () => {} })
   try {
     await seedUsers(database.url, 100)

@@ -10,9 +10,8 @@
  * stdout (progress goes to stderr), keeps the raw figures and a chart in bench/results/,
  * and stops everything at the end, on failure, and on Ctrl-C. Settings: bench/config.js.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { cpus, release, tmpdir, totalmem } from 'node:os'
-import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
+import { cpus, release, totalmem } from 'node:os'
 import { runOrder, summarizeCell } from './cell.js'
 import { renderChart } from './chart.js'
 import { createCleanup } from './cleanup.js'
@@ -27,6 +26,7 @@ import { toBaselineEnv } from './baseline-settings.js'
 import { serviceSettings } from './service-defaults.js'
 import { targets } from './targets.js'
 import { workloads } from './workloads.js'
+import { reachableTempFolder } from '../scripts/postgres-topology.js'
 
 /** Start-up of a load client and the drain after its window, per run (measured, roughly). */
 const RUN_OVERHEAD_SECONDS = 0.6
@@ -71,8 +71,7 @@ process.exit(exitCode)
 async function main (config) {
   const started = new Date()
   // The embedded PostgreSQL runs as the `postgres` user when we are root: it must enter here.
-  const workDir = await mkdtemp(join(tmpdir(), 'user-rpc-bench-'))
-  await chmod(workDir, 0o755)
+  const workDir = await reachableTempFolder('bench')
   cleanup.add('the temporary folder', () => rm(workDir, { recursive: true, force: true }))
 
   progress(config.replica ? 'starting Debian\'s PostgreSQL and a streaming replica of it' : config.databaseUrl ? 'creating a database on BENCH_DATABASE_URL' : 'starting an embedded PostgreSQL')

@@ -19,8 +19,8 @@
  * (JSON, markdown) and a chart (SVG) in bench/results/, and with SOAK_WRITE_DOCS=1 writes
  * the chart and the table to docs/ for docs/reliability.md. Exit 0 when the verdict is PASS.
  */
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { cpus, tmpdir, totalmem } from 'node:os'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { cpus, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createCleanup } from './cleanup.js'
@@ -32,6 +32,7 @@ import { seedUsers } from './seed.js'
 import { renderSoakChart } from './soak-chart.js'
 import { targets } from './targets.js'
 import { workloads } from './workloads.js'
+import { reachableTempFolder } from '../scripts/postgres-topology.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -97,8 +98,7 @@ for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
 async function main () {
   const started = new Date()
   const stamp = started.toISOString().replace(/[:.]/g, '-')
-  const workDir = await mkdtemp(join(tmpdir(), 'user-rpc-soak-'))
-  await chmod(workDir, 0o755)
+  const workDir = await reachableTempFolder('soak')
   cleanup.add('the temporary folder', () => rm(workDir, { recursive: true, force: true }))
 
   progress(settings.databaseUrl ? 'creating a database on SOAK_DATABASE_URL' : 'starting an embedded PostgreSQL')
