@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { jsonRpcRefusals } from '../src/rpc/http-route.js'
 import { buildTestApp, call, type TestApp } from './support/clients.js'
-import { insertUser, lockRow, query, readUser, refusingDatabaseUrl, waitForBlockedCalls, type Session } from './support/database.js'
+import pg from 'pg'
+import { adminDatabaseUrl, adminQuery, createOwnDatabase, insertUser, lockRow, query, readUser, refusingDatabaseUrl, uniqueName, waitForBlockedCalls, withDatabase, type Session } from './support/database.js'
 
 /**
  * README, API: Errors. What a client sees when something goes wrong that is not its fault:
@@ -71,5 +72,43 @@ describe('unexpected failures', () => {
       [50, 'route broke: detail-5c1e'],
       [50, 'metrics renderer broke: detail-5c1e'],
     ])
+  })
+})
+
+describe('a database without this build\'s migrations', () => {
+  const SCHEMA_BEHIND = "the database's schema is behind this build: apply its migrations (npm run db:migrate, or the migrate image) or set MIGRATE_ON_START=true"
+  const unavailableAnswer = (id: number) => ({ jsonrpc: '2.0', id, error: { code: -32011, message: 'Database unavailable', data: { retryable: true } } })
+
+  it('when the database has none of the tables, then calls answer -32011, not -32603, and the log names the cause and the cure', async () => {
+    const adminUrl = adminDatabaseUrl()
+    const name = uniqueName('user_rpc_unmigrated').replaceAll('-', '_')
+    await adminQuery(adminUrl, `CREATE DATABASE ${pg.escapeIdentifier(name)}`)
+    cleanups.push(async () => { await adminQuery(adminUrl, `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`) })
+    const app = await buildTestApp({}, { databaseUrl: withDatabase(adminUrl, name) })
+    apps.push(app)
+
+    for (const [method, params] of [['user.get', { id: 1 }], ['user.create', { login: 'unmigrated' }], ['get_user', [1]]] as const) {
+      const { status, body } = await call(app, method, params)
+      expect(status).toBe(200)
+      expect(body, method).toEqual(unavailableAnswer(1))
+    }
+    const logged = app.logLines.filter((line) => line.msg === SCHEMA_BEHIND)
+    expect(logged).toHaveLength(3)
+    expect(logged[0]).toMatchObject({ level: 50, rpcMethod: 'user.get' })
+    expect(String(logged[0]?.reason)).toMatch(/P2021|42P01/)
+    expect(app.logLines.some((line) => line.msg === 'rpc call failed')).toBe(false)
+  })
+
+  it('when the users table lacks a column this build writes, then a create answers -32011 and writes nothing', async () => {
+    const database = await createOwnDatabase('user_rpc_behind')
+    cleanups.push(database.drop)
+    await adminQuery(database.url, 'ALTER TABLE users DROP COLUMN version')
+    const app = await buildTestApp({}, { databaseUrl: database.url })
+    apps.push(app)
+
+    const { body } = await call(app, 'user.create', { login: 'behind' })
+    expect(body).toEqual(unavailableAnswer(1))
+    expect(String(app.logLines.find((line) => line.msg === SCHEMA_BEHIND)?.reason)).toMatch(/P2022|42703/)
+    expect(await adminQuery(database.url, 'SELECT count(*)::int AS n FROM users')).toEqual([{ n: 0 }])
   })
 })

@@ -58,6 +58,25 @@ export function statementLostByPooler (error: unknown): string | undefined {
   return undefined
 }
 
+// Prisma's "table does not exist" and "column does not exist", and the server's SQLSTATEs for
+// them: undefined_table and undefined_column.
+const MISSING_SCHEMA_PRISMA_CODES = new Set(['P2021', 'P2022'])
+const MISSING_SCHEMA_SQLSTATES = new Set(['42P01', '42703'])
+
+/**
+ * When a statement named a table or column the database does not have: its schema is behind
+ * this build (the shipped migrations were not applied). The code and words, for the log; the
+ * cure is to apply them.
+ */
+export function schemaBehind (error: unknown): string | undefined {
+  for (const link of chain(error)) {
+    const { originalCode, originalMessage } = link as { originalCode?: string, originalMessage?: string }
+    if (originalCode && MISSING_SCHEMA_SQLSTATES.has(originalCode)) return `${originalCode}: ${originalMessage ?? link.message ?? ''}`
+    if (link.code && (MISSING_SCHEMA_PRISMA_CODES.has(link.code) || MISSING_SCHEMA_SQLSTATES.has(link.code))) return describeError(link)
+  }
+  return undefined
+}
+
 // Prisma's codes for "cannot reach / timed out / lost the server / no transaction slot".
 const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028'])
 const UNAVAILABLE_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '53300'])
