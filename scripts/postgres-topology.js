@@ -137,10 +137,12 @@ process.once('exit', () => {
  * The server in `dataDir`, run with pg_ctl on `port`; `options` are more of the postgres
  * command line (pg_ctl -o).
  * @param {string} bin @param {string} dataDir @param {number} port @param {string} log
- * @param {{ options?: string, cwd?: string }} [settings]
+ * @param {{ options?: string, cwd?: string, outlivesProcess?: boolean }} [settings]
+ *   outlivesProcess: left running when this process exits (for a script that starts it and
+ *   another that stops it); otherwise stopped (immediate) at exit
  * @returns {PostgresServer}
  */
-function serverAt (bin, dataDir, port, log, { options = '', cwd } = {}) {
+function serverAt (bin, dataDir, port, log, { options = '', cwd, outlivesProcess = false } = {}) {
   const pgCtl = join(bin, 'pg_ctl')
   const immediate = () => {
     execFileSync(pgCtl, ['-D', dataDir, '-m', 'immediate', 'stop'], { stdio: 'ignore', ...userIds() })
@@ -151,7 +153,7 @@ function serverAt (bin, dataDir, port, log, { options = '', cwd } = {}) {
     url: (database = 'postgres') => `postgresql://${SUPERUSER}@127.0.0.1:${port}/${database}`,
     start: async () => {
       await asPostgres(pgCtl, ['-D', dataDir, '-l', log, '-w', '-t', '120', '-o', `-p ${port}${options ? ` ${options}` : ''}`, 'start'], { cwd })
-      atExit.add(immediate)
+      if (!outlivesProcess) atExit.add(immediate)
     },
     stop: async (mode = 'fast') => {
       atExit.delete(immediate)
@@ -213,8 +215,9 @@ export async function startReplica (primary, { root, fast = false }) {
 }
 
 /**
- * @typedef {PostgresServer & { remove: () => Promise<void> }} OperatorPostgres
- *   remove: stops it if it runs (immediate) and removes its folder
+ * @typedef {PostgresServer & { folder: string, remove: () => Promise<void> }} OperatorPostgres
+ *   folder: its own temporary folder (data, log, socket); remove: stops it if it runs
+ *   (immediate) and removes that folder
  */
 
 /**
@@ -222,16 +225,19 @@ export async function startReplica (primary, { root, fast = false }) {
  * into a temporary folder of its own, trust on 127.0.0.1, started with pg_ctl on a free port
  * (settings on pg_ctl's command line, nothing else changed), and Debian's binaries or the
  * npm package's (`pgCtlBinaries`). For tests that stop a server under the service
- * (`stop('immediate')`) and start it again on the same port.
+ * (`stop('immediate')`) and start it again on the same port, and for CI's run against
+ * Debian's PostgreSQL (scripts/operator-postgres.js: `outlivesProcess`, then
+ * `removeOperatorPostgres`).
+ * @param {{ outlivesProcess?: boolean }} [options]
  * @returns {Promise<OperatorPostgres>}
  */
-export async function startOperatorPostgres () {
+export async function startOperatorPostgres ({ outlivesProcess = false } = {}) {
   const bin = pgCtlBinaries()
   const root = await reachableTempFolder('external')
   if (runsAsRoot) await chown(root, ...ids())
   const dataDir = join(root, 'data')
   await asPostgres(join(bin, 'initdb'), ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '-E', 'UTF8'], { cwd: root })
-  const server = serverAt(bin, dataDir, await freePort(), join(root, 'log'), { options: `-c listen_addresses=127.0.0.1 -k ${root}`, cwd: root })
+  const server = serverAt(bin, dataDir, await freePort(), join(root, 'log'), { options: `-c listen_addresses=127.0.0.1 -k ${root}`, cwd: root, outlivesProcess })
   let removed = false
   const remove = async () => {
     if (removed) return
@@ -245,7 +251,21 @@ export async function startOperatorPostgres () {
     await remove()
     throw error
   }
-  return { ...server, remove }
+  return { ...server, folder: root, remove }
+}
+
+/**
+ * Stops (fast) the operator's server in `root`, if it runs, and removes its folder: the other
+ * half of `startOperatorPostgres({ outlivesProcess: true })`, from another process.
+ * @param {string} root
+ */
+export async function removeOperatorPostgres (root) {
+  const dataDir = join(root, 'data')
+  if (existsSync(join(dataDir, 'postmaster.pid'))) {
+    await serverAt(pgCtlBinaries(), dataDir, 0, join(root, 'log'), { cwd: root, outlivesProcess: true }).stop('fast').catch(() => {})
+  }
+  await endOrphans(dataDir)
+  await rm(root, { recursive: true, force: true })
 }
 
 /**

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process'
-import { readFile, rename, rm } from 'node:fs/promises'
+import { access, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { reachableTempFolder, startOperatorPostgres, type OperatorPostgres } from '../scripts/postgres-topology.js'
+import { processesWorkingIn, reachableTempFolder, startOperatorPostgres, withClient, type OperatorPostgres } from '../scripts/postgres-topology.js'
 import { migrateDeploy } from '../src/db/migrate.js'
 import { loginsWith, probe, startWriteLoad, tally, type CreateRecord } from './support/clients.js'
 import { storedLogins } from './support/database.js'
@@ -206,6 +206,21 @@ describe('an external database that goes away', () => {
  * Every acknowledged create is stored, and nothing else is but creates answered -32011: one
  * of those may have committed just before the server died, its answer lost with it.
  */
+describe('the operator\'s server from a shell (what CI runs against Debian\'s PostgreSQL)', () => {
+  it('when scripts/operator-postgres.js starts one, then it serves on the port it printed after the script has exited, and remove leaves nothing of it', async () => {
+    const { stdout } = await run(process.execPath, ['scripts/operator-postgres.js', 'start'], { timeout: 120_000 })
+    const [folder = '', port = ''] = stdout.trim().split(' ')
+    try {
+      const answer = await withClient(`postgresql://postgres@127.0.0.1:${port}/postgres`, async (client) => (await client.query('SELECT 1 AS one')).rows[0])
+      expect(answer).toEqual({ one: 1 })
+    } finally {
+      await run(process.execPath, ['scripts/operator-postgres.js', 'remove', folder], { timeout: 120_000 })
+    }
+    await expect(access(folder)).rejects.toThrow()
+    expect(await processesWorkingIn(join(folder, 'data'))).toEqual([])
+  }, 180_000)
+})
+
 function expectAcknowledgedStored (stored: Set<string>, records: CreateRecord[]) {
   for (const login of loginsWith(records, 'ok')) expect(stored.has(login), login).toBe(true)
   const answered = loginsWith(records, 'ok', -32011)
