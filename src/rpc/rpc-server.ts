@@ -8,7 +8,7 @@ import {
   type JSONRPCServerMiddleware,
 } from 'json-rpc-2.0'
 import pLimit from 'p-limit'
-import { describeError, isUnavailable, schemaBehind, statementLostByPooler } from '../db/database-errors.js'
+import { describeError, isUnavailable, operatorFix } from '../db/database-errors.js'
 import type { Prisma } from '../generated/prisma/client.js'
 import { endCallSpan, startCallSpan, UNKNOWN_METHOD, withinCallSpan } from './call-span.js'
 import { ErrorCode, internalError, invalidRequest, RpcError, unavailable } from './errors.js'
@@ -250,26 +250,15 @@ function checkIdempotency (name: string, definition: AnyMethodDefinition) {
 
 /**
  * Maps any thrown error to what a client may see (the error model's one place): RpcErrors
- * as they are, a database that cannot serve (or a pooler that lost a named statement, or a
- * schema without this build's migrations) as -32011, the rest as -32603, logged whole.
+ * as they are, a database that cannot serve, or one the operator must fix (operatorFix), as
+ * -32011, the rest as -32603, logged whole.
  */
 function toRpcError (error: unknown, log: FastifyBaseLogger, method: string): RpcError {
   if (error instanceof RpcError) return error
-  const lostStatement = statementLostByPooler(error)
-  if (lostStatement !== undefined) {
-    // A configuration the operator can fix, not a bug: say which setting. Nothing was written
-    // (the transaction rolled back), and a retry may land on a connection that has the statement.
-    log.error({ rpcMethod: method, reason: lostStatement },
-      'a named prepared statement did not survive the connection pooler: set DATABASE_PREPARED_STATEMENTS=false (needed behind PgBouncer in transaction mode before 1.21)')
-    return unavailable()
-  }
-  const missingSchema = schemaBehind(error)
-  if (missingSchema !== undefined) {
-    // A deployment step left out, not a bug: the database has not had this build's migrations.
-    // Nothing was written (the statement failed, the transaction rolled back); once they are
-    // applied, the same call succeeds.
-    log.error({ rpcMethod: method, reason: missingSchema },
-      "the database's schema is behind this build: apply its migrations (npm run db:migrate, or the migrate image) or set MIGRATE_ON_START=true")
+  const fix = operatorFix(error)
+  if (fix !== undefined) {
+    // Not a bug: the log says what the operator should change. Nothing was written.
+    log.error({ rpcMethod: method, reason: fix.reason }, fix.remedy)
     return unavailable()
   }
   if (isUnavailable(error)) {
