@@ -19,6 +19,7 @@ import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node
 import { chmod, chown, mkdir, mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
@@ -233,8 +234,7 @@ export async function startReplica (primary, { root, fast = false }) {
  */
 export async function startOperatorPostgres ({ outlivesProcess = false } = {}) {
   const bin = pgCtlBinaries()
-  const root = await reachableTempFolder('external')
-  if (runsAsRoot) await chown(root, ...ids())
+  const root = await ownedFolder(await reachableTempFolder('external'))
   const dataDir = join(root, 'data')
   await asPostgres(join(bin, 'initdb'), ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '-E', 'UTF8'], { cwd: root })
   const server = serverAt(bin, dataDir, await freePort(), join(root, 'log'), { options: `-c listen_addresses=127.0.0.1 -k ${root}`, cwd: root, outlivesProcess })
@@ -291,7 +291,7 @@ export async function waitForReplay (primary, replica, timeoutMs = 30_000) {
       const { rows } = await client.query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [lsn])
       if (rows[0].done) return
       if (Date.now() > deadline) throw new Error(`the replica had not replayed ${lsn} within ${timeoutMs} ms`)
-      await new Promise((resolve) => setTimeout(resolve, 20))
+      await sleep(20)
     }
   })
 }
@@ -362,7 +362,7 @@ export async function startPgBouncer ({ root, server, users, poolSize, maxClient
         await bouncer.stop()
         throw new Error(`pgbouncer did not answer within 10 s: ${/** @type {Error} */ (error).message} ${stderr}`)
       }
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      await sleep(100)
     }
   }
 }
@@ -494,10 +494,15 @@ function groupMembers (group) {
   return count
 }
 
+/** The postmaster's pid from a data folder's postmaster.pid; 0 when there is none. @param {string} dataDir */
+function postmasterPid (dataDir) {
+  const pidFile = join(dataDir, 'postmaster.pid')
+  return existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n', 1)[0]) || 0 : 0
+}
+
 /** SIGKILL of the postmaster named in a data folder's postmaster.pid, if it still runs. @param {string} dataDir */
 function killPostmaster (dataDir) {
-  const pidFile = join(dataDir, 'postmaster.pid')
-  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n', 1)[0]) : 0
+  const pid = postmasterPid(dataDir)
   if (pid > 0) {
     try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
   }
@@ -513,14 +518,13 @@ function killPostmaster (dataDir) {
  */
 async function endPostmaster (dataDir) {
   try {
-    const pidFile = join(dataDir, 'postmaster.pid')
-    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n', 1)[0]) : 0
-    if (!(pid > 0)) return
+    const pid = postmasterPid(dataDir)
+    if (pid === 0) return
     const alive = () => {
       try { process.kill(pid, 0); return true } catch { return false }
     }
     try { process.kill(pid, 'SIGQUIT') } catch { return }
-    for (let waited = 0; waited < 10_000 && alive(); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100))
+    for (let waited = 0; waited < 10_000 && alive(); waited += 100) await sleep(100)
     if (alive()) killPostmaster(dataDir)
   } finally {
     await endOrphans(dataDir)
@@ -535,12 +539,11 @@ async function endPostmaster (dataDir) {
  * found by their working directory.
  * @param {string} dataDir
  */
-export async function endOrphans (dataDir) {
-  const orphans = await processesWorkingIn(dataDir)
-  for (const pid of orphans) {
+async function endOrphans (dataDir) {
+  for (const pid of await processesWorkingIn(dataDir)) {
     try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
   }
-  for (let waited = 0; waited < 5_000 && (await processesWorkingIn(dataDir)).length > 0; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100))
+  for (let waited = 0; waited < 5_000 && (await processesWorkingIn(dataDir)).length > 0; waited += 100) await sleep(100)
 }
 
 /**
@@ -574,7 +577,7 @@ async function waitUntil (what, ready, timeoutMs = 120_000) {
       last = /** @type {Error} */ (error).message
     }
     if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${last}` : ''}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
+    await sleep(250)
   }
 }
 
