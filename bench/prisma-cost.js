@@ -190,24 +190,31 @@ async function allocatedPerCall (work) {
 }
 
 /**
+ * Each profile node that was sampled, with its share of the samples (its self time).
+ * @param {import('node:inspector').Profiler.Profile} profile
+ * @returns {Array<[import('node:inspector').Profiler.ProfileNode, number]>}
+ */
+function selfShares (profile) {
+  /** @type {Map<number, number>} */
+  const samplesOf = new Map()
+  for (const id of profile.samples ?? []) samplesOf.set(id, (samplesOf.get(id) ?? 0) + 1)
+  const total = profile.samples?.length ?? 1
+  return profile.nodes.filter((node) => samplesOf.has(node.id)).map((node) => [node, (samplesOf.get(node.id) ?? 0) / total])
+}
+
+/**
  * Self time by function (name, file:line, package), largest first.
  * @param {import('node:inspector').Profiler.Profile} profile
  * @returns {Array<[string, string, number]>}
  */
 function byFunction (profile) {
-  /** @type {Map<number, number>} */
-  const samplesOf = new Map()
-  for (const id of profile.samples ?? []) samplesOf.set(id, (samplesOf.get(id) ?? 0) + 1)
   /** @type {Map<string, [string, string, number]>} */
   const rows = new Map()
-  const total = profile.samples?.length ?? 1
-  for (const node of profile.nodes) {
-    const count = samplesOf.get(node.id) ?? 0
-    if (count === 0) continue
+  for (const [node, share] of selfShares(profile)) {
     const { functionName, url, lineNumber, columnNumber } = node.callFrame
     const key = `${functionName}@${url}:${lineNumber}:${columnNumber}`
     const row = rows.get(key) ?? [functionName || '(anonymous)', `${sourceOf(node.callFrame)}${url ? ` ${url.split('/').at(-1)}:${lineNumber + 1}` : ''}`, 0]
-    row[2] += count / total
+    row[2] += share
     rows.set(key, row)
   }
   return [...rows.values()].sort((a, b) => b[2] - a[2])
@@ -220,17 +227,11 @@ function byFunction (profile) {
  * @returns {Array<[string, number]>}
  */
 function bySource (profile) {
-  /** @type {Map<number, number>} */
-  const samplesOf = new Map()
-  for (const id of profile.samples ?? []) samplesOf.set(id, (samplesOf.get(id) ?? 0) + 1)
   /** @type {Map<string, number>} */
   const shares = new Map()
-  const total = profile.samples?.length ?? 1
-  for (const node of profile.nodes) {
-    const count = samplesOf.get(node.id) ?? 0
-    if (count === 0) continue
+  for (const [node, share] of selfShares(profile)) {
     const where = sourceOf(node.callFrame)
-    shares.set(where, (shares.get(where) ?? 0) + count / total)
+    shares.set(where, (shares.get(where) ?? 0) + share)
   }
   return [...shares].sort((a, b) => b[1] - a[1]).filter(([, share]) => share >= 0.005)
 }

@@ -29,6 +29,7 @@ import { reachableTempFolder } from '../scripts/postgres-topology.js'
 
 const calls = Number(process.env.BENCH_CALLS ?? 20_000)
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 128)
+const mib = (/** @type {number | undefined} */ bytes) => (bytes ?? 0) / 1024 / 1024
 
 if (process.env.PRISMA_MEMORY_CHILD_URL && process.env.PRISMA_MEMORY_STAGES) {
   console.log(JSON.stringify(await measureStages(process.env.PRISMA_MEMORY_CHILD_URL)))
@@ -51,11 +52,7 @@ async function compareLevers () {
     const rounds = Number(process.env.BENCH_MEMORY_ROUNDS ?? 2)
     for (let round = 0; round < rounds; round++) {
       for (const lever of levers) {
-        const { stdout } = await promisify(execFile)(process.execPath, [...lever.split(/\s+/).filter(Boolean), fileURLToPath(import.meta.url)], {
-          env: { ...process.env, PRISMA_MEMORY_CHILD_URL: database.url },
-          maxBuffer: 1 << 20,
-        })
-        const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}')
+        const result = await runChild(lever.split(/\s+/).filter(Boolean), { PRISMA_MEMORY_CHILD_URL: database.url })
         console.error(`bench:memory: ${lever || '(defaults)'}: ${JSON.stringify(result)}`)
         results.set(lever, [...(results.get(lever) ?? []), result])
       }
@@ -63,12 +60,10 @@ async function compareLevers () {
     console.log(`Prisma's memory under ${concurrency} concurrent interactive transactions: Node ${process.version}, ${calls} calls of tx.user.findUnique, pool 10, PostgreSQL ${database.version}; MiB, mean of ${rounds} run(s) per lever, levers in turn`)
     console.log('')
     const columns = ['peakRss', 'rss', 'anonymous', 'malloc', 'files', 'heapCommitted', 'heapUsed', 'external', 'gcMsPer1000', 'gcsPer1000']
-    console.log(`| Node/V8 flags | ${columns.join(' | ')} |`)
-    console.log(`|---|${columns.map(() => '---:').join('|')}|`)
-    for (const [lever, runs] of results) {
+    printTable(['Node/V8 flags', ...columns], [...results].map(([lever, runs]) => {
       const mean = (/** @type {string} */ key) => runs.reduce((sum, run) => sum + (run[key] ?? 0), 0) / runs.length
-      console.log(`| ${lever || '(defaults)'} | ${columns.map((key) => mean(key).toFixed(1)).join(' | ')} |`)
-    }
+      return [lever || '(defaults)', ...columns.map((key) => mean(key).toFixed(1))]
+    }))
     await printStages(database.url)
   } finally {
     await database.stop()
@@ -82,31 +77,57 @@ async function compareLevers () {
  * @param {string} url
  */
 async function printStages (url) {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url)], {
-    env: { ...process.env, PRISMA_MEMORY_CHILD_URL: url, PRISMA_MEMORY_STAGES: '1' },
-    maxBuffer: 1 << 20,
-  })
   /** @type {{ stages: Array<Record<string, string | number>>, snapshot: { byKind: Array<[string, number]>, largestStrings: Array<[string, number]> } }} */
-  const { stages, snapshot } = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}')
+  const { stages, snapshot } = await runChild(['--expose-gc'], { PRISMA_MEMORY_CHILD_URL: url, PRISMA_MEMORY_STAGES: '1' })
   const columns = ['rss', 'anonymous', 'files', 'heapCommitted', 'heapUsed', 'newSpace', 'oldSpace', 'codeSpace', 'largeObjects', 'external', 'anonymousOutsideHeap']
   console.log('')
   console.log('Stage by stage, default flags (MiB; each stage after a full GC except the load\'s own row, whose peak RSS is in its name):')
   console.log('')
-  console.log(`| stage | ${columns.join(' | ')} |`)
-  console.log(`|---|${columns.map(() => '---:').join('|')}|`)
-  for (const stage of stages) console.log(`| ${stage.stage} | ${columns.map((key) => Number(stage[key]).toFixed(1)).join(' | ')} |`)
+  printTable(['stage', ...columns], stages.map((stage) => [String(stage.stage), ...columns.map((key) => Number(stage[key]).toFixed(1))]))
   console.log('')
   console.log('Heap snapshot after the load and the full GC (self size of live objects, MiB):')
   console.log('')
-  console.log('| kind | MiB |')
-  console.log('|---|---:|')
-  for (const [kind, bytes] of snapshot.byKind) console.log(`| ${kind} | ${(bytes / 1024 / 1024).toFixed(2)} |`)
+  printTable(['kind', 'MiB'], snapshot.byKind.map(([kind, bytes]) => [kind, mib(bytes).toFixed(2)]))
   console.log('')
   console.log('Its largest strings:')
   console.log('')
-  console.log('| MiB | begins with |')
-  console.log('|---:|---|')
-  for (const [text, bytes] of snapshot.largestStrings) console.log(`| ${(bytes / 1024 / 1024).toFixed(2)} | \`${text.replaceAll('|', '\\|').replaceAll('`', "'")}\` |`)
+  printTable(['MiB', 'begins with'], snapshot.largestStrings.map(([text, bytes]) => [mib(bytes).toFixed(2), `\`${text.replaceAll('|', '\\|').replaceAll('`', "'")}\``]), '|---:|---|')
+}
+
+/**
+ * A markdown table: the first column's text, the rest numbers (right-aligned), unless
+ * `divider` says otherwise.
+ * @param {string[]} headers @param {string[][]} rows @param {string} [divider]
+ */
+function printTable (headers, rows, divider = `|---|${headers.slice(1).map(() => '---:').join('|')}|`) {
+  console.log(`| ${headers.join(' | ')} |`)
+  console.log(divider)
+  for (const row of rows) console.log(`| ${row.join(' | ')} |`)
+}
+
+/**
+ * This script again in a child with `flags` and `env` on top of ours; what the child's last
+ * line says (JSON).
+ * @param {string[]} flags @param {Record<string, string>} env
+ */
+async function runChild (flags, env) {
+  const { stdout } = await promisify(execFile)(process.execPath, [...flags, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, ...env },
+    maxBuffer: 1 << 20,
+  })
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}')
+}
+
+/** Samples this process's RSS every 50 ms; the returned function stops and gives the peak. */
+function watchPeakRss () {
+  let peak = 0
+  const sample = () => { peak = Math.max(peak, process.memoryUsage.rss()) }
+  const timer = setInterval(sample, 50)
+  return () => {
+    clearInterval(timer)
+    sample()
+    return peak
+  }
 }
 
 /**
@@ -133,11 +154,9 @@ async function measureStages (url) {
   try {
     await prisma.$transaction((tx) => tx.user.findUnique({ where: { id: ids[0] } }))
     await stage('+ a first query (the query compiler loaded)')
-    let peakRss = 0
-    const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 50)
+    const peakRss = watchPeakRss()
     await load(prisma, ids)
-    clearInterval(sampler)
-    await stage(`+ ${calls} calls, ${concurrency} at a time (peak RSS ${(peakRss / 1024 / 1024).toFixed(1)})`, false)
+    await stage(`+ ${calls} calls, ${concurrency} at a time (peak RSS ${mib(peakRss()).toFixed(1)})`, false)
     await stage('+ a full GC after the load')
     // Last: the snapshot's own text and parsing would be counted by any stage after it.
     return { stages, snapshot: await heapSnapshotSummary() }
@@ -153,7 +172,6 @@ async function heapAndResident () {
   const heap = getHeapStatistics()
   const spaces = Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, space.space_size]))
   const split = await residentByKind()
-  const mib = (/** @type {number | undefined} */ bytes) => (bytes ?? 0) / 1024 / 1024
   return {
     rss: mib(process.memoryUsage.rss()),
     anonymous: mib(split.anonymous + split.malloc),
@@ -239,18 +257,16 @@ async function measureHere (url) {
   let gcMs = 0
   let gcs = 0
   const gcObserver = new PerformanceObserver((list) => { for (const entry of list.getEntries()) { gcMs += entry.duration; gcs++ } })
-  let peakRss = 0
-  const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 50)
+  const peakRss = watchPeakRss()
   try {
     await load(prisma, ids) // warm-up: JIT, the compiler's caches, connections
     gcObserver.observe({ entryTypes: ['gc'] })
     await load(prisma, ids)
-    peakRss = Math.max(peakRss, process.memoryUsage.rss())
+    const peak = peakRss()
     const memory = process.memoryUsage()
     const split = await residentByKind()
-    const mib = (/** @type {number} */ bytes) => bytes / 1024 / 1024
     return {
-      peakRss: mib(peakRss),
+      peakRss: mib(peak),
       rss: mib(memory.rss),
       ...Object.fromEntries(Object.entries(split).map(([kind, bytes]) => [kind, mib(bytes)])),
       heapCommitted: mib(memory.heapTotal),
@@ -260,7 +276,7 @@ async function measureHere (url) {
       gcsPer1000: gcs / calls * 1000,
     }
   } finally {
-    clearInterval(sampler)
+    peakRss()
     gcObserver.disconnect()
     await prisma.$disconnect()
     await pool.end()
