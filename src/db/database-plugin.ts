@@ -2,7 +2,8 @@ import fp from 'fastify-plugin'
 import type pg from 'pg'
 import type { Config } from '../config.js'
 import { openDatabase, type Database, type DatabaseHandle } from './prisma-client.js'
-import { createReadRouting, serverName, type ReadRouting } from './read-routing.js'
+import { serverNames } from '../database-url.js'
+import { createReadRouting, type ReadRouting } from './read-routing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,10 +44,10 @@ export default fp<DatabasePluginOptions>(async (app, { config, url }) => {
   })
   // A replica's lost connections are not an outage by themselves; a read that fails on it is
   // (read-routing.ts), and that is logged once per episode.
-  const replicas = config.DATABASE_REPLICA_URLS.map((replicaUrl) => ({
-    name: serverName(replicaUrl),
-    database: open(replicaUrl, (error) => app.log.debug({ replica: serverName(replicaUrl), reason: error.message }, 'replica connection lost')),
-  }))
+  const replicas = config.DATABASE_REPLICA_URLS.map((replicaUrl) => {
+    const name = serverNames(replicaUrl)
+    return { name, database: open(replicaUrl, (error) => app.log.debug({ replica: name, reason: error.message }, 'replica connection lost')) }
+  })
   const routing = createReadRouting({ primary: database, replicas, retryMs: config.DATABASE_REPLICA_RETRY_MS, log: app.log })
   // The first query instantiates Prisma's query compiler and opens a connection (~0.3 s):
   // pay for it at start, not in the first caller's latency. A database that is down now is

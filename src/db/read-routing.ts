@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
-import { serverNames } from '../database-url.js'
 import { describeError, isUnavailable } from './database-errors.js'
 import type { DatabaseHandle } from './prisma-client.js'
 
@@ -169,6 +168,3 @@ export function createReadRouting ({ primary, replicas: named, retryMs, log }: R
 }
 
 export type ReadRouting = ReturnType<typeof createReadRouting>
-
-/** host:port of a URL (host:port,host:port… for a multi-host one), for logs, labels and /readyz; credentials never leave the URL. */
-export const serverName = serverNames
